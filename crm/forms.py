@@ -1,0 +1,227 @@
+import re
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm import selectors
+from crm.models import Contact, CustomerGroup, Member, Order, Tag, TagGroup, TimelineEvent, WeChatAccount
+from crm.phones import normalize_phone
+from crm.selectors import ContactFilter
+
+TAG_SEPARATORS = re.compile(r"[,，;；、\n]+")
+
+
+def split_tag_names(text: str) -> list[str]:
+    """Tag names typed as one line: commas (half or full width), semicolons, 、 or new lines separate them."""
+    return [name.strip() for name in TAG_SEPARATORS.split(text or "") if name.strip()]
+
+
+def grouped_tag_choices(tags) -> list:
+    """Tag choices as <optgroup>s by tag group, ungrouped tags last."""
+    groups: dict[str, list] = {}
+    for tag in tags:
+        groups.setdefault(tag.group.name if tag.group else "", []).append((tag.pk, tag.name))
+    ungrouped = groups.pop("", [])
+    return [(name, choices) for name, choices in groups.items()] + ([(_("Other tags"), ungrouped)] if ungrouped else [])
+
+
+class ContactFilterForm(forms.Form):
+    q = forms.CharField(
+        label=_("Search"), required=False, max_length=100,
+        widget=forms.TextInput(attrs={"placeholder": _("Nickname, remark, WeChat ID or phone"), "type": "search"}),
+    )
+    tags_all = forms.TypedMultipleChoiceField(label=_("Has all of these tags"), coerce=int, required=False)
+    tags_any = forms.TypedMultipleChoiceField(label=_("Has any of these tags"), coerce=int, required=False)
+    tags_none = forms.TypedMultipleChoiceField(label=_("Has none of these tags"), coerce=int, required=False)
+    tag_group = forms.TypedChoiceField(label=_("Tag group"), coerce=int, required=False, empty_value=None)
+    account = forms.TypedChoiceField(label=_("WeChat account"), coerce=int, required=False, empty_value=None)
+    stage = forms.ChoiceField(label=_("Lifecycle stage"), required=False)
+    source = forms.ChoiceField(label=_("Source"), required=False)
+
+    def __init__(self, *args, member: Member, **kwargs):
+        super().__init__(*args, **kwargs)
+        tag_choices = grouped_tag_choices(selectors.tags_of_workspace(workspace=member.workspace))
+        for name in ("tags_all", "tags_any", "tags_none"):
+            self.fields[name].choices = tag_choices
+        everything = [("", _("All"))]
+        self.fields["tag_group"].choices = everything + [
+            (g.pk, g.name) for g in selectors.tag_groups_of_workspace(workspace=member.workspace)
+        ]
+        self.fields["account"].choices = everything + [
+            (a.pk, a.name) for a in selectors.accounts_visible_to(member=member)
+        ]
+        self.fields["stage"].choices = everything + list(Contact.Stage.choices)
+        self.fields["source"].choices = everything + list(Contact.Source.choices)
+
+    def to_filter(self) -> ContactFilter:
+        data = self.cleaned_data
+        return ContactFilter(
+            q=data.get("q", "").strip(),
+            tags_all=tuple(sorted(set(data.get("tags_all") or ()))),
+            tags_any=tuple(sorted(set(data.get("tags_any") or ()))),
+            tags_none=tuple(sorted(set(data.get("tags_none") or ()))),
+            tag_group=data.get("tag_group"),
+            account=data.get("account"),
+            stage=data.get("stage", ""),
+            source=data.get("source", ""),
+        )
+
+
+def contact_filter_from_query(*, member: Member, data) -> tuple[ContactFilterForm, ContactFilter]:
+    """The list's filter form and the filter it gives; an invalid filter narrows nothing (the form shows why)."""
+    form = ContactFilterForm(data, member=member)
+    return form, form.to_filter() if form.is_valid() else ContactFilter()
+
+
+class PhoneField(forms.CharField):
+    def clean(self, value):
+        return normalize_phone(super().clean(value))
+
+
+class ContactForm(forms.ModelForm):
+    phone = PhoneField(label=_("phone"), required=False, max_length=30)
+
+    class Meta:
+        model = Contact
+        fields = [
+            "nickname", "remark_name", "description", "wechat_id", "phone", "gender", "region",
+            "owner_account", "added_at", "source", "stage",
+        ]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "added_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        }
+
+    def __init__(self, *args, member: Member, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner_account"].queryset = selectors.accounts_visible_to(member=member)
+        self.fields["owner_account"].required = not member.sees_all_accounts
+
+    def clean(self):
+        data = super().clean()
+        if not any(data.get(name) for name in ("nickname", "remark_name", "wechat_id", "phone")):
+            raise ValidationError(_("Give at least a nickname, a remark name, a WeChat ID or a phone number."))
+        return data
+
+
+class RemarkForm(forms.Form):
+    remark_name = forms.CharField(label=_("remark name"), max_length=100, required=False)
+    description = forms.CharField(
+        label=_("description"), max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class TagNamesField(forms.CharField):
+    """Tag names typed on one line, returned as a list."""
+
+    def clean(self, value):
+        names = split_tag_names(super().clean(value))
+        for name in names:
+            if len(name) > 50:
+                raise ValidationError(_("“%(name)s” is longer than 50 characters."), params={"name": name})
+        return names
+
+
+class ContactTagsForm(forms.Form):
+    tags = TagNamesField(
+        label=_("tags"), required=False, max_length=2000,
+        help_text=_("Separate tags with commas."),
+        widget=forms.TextInput(attrs={"list": "tag-suggestions", "autocomplete": "off"}),
+    )
+
+
+class BulkTagForm(forms.Form):
+    ACTIONS = [("add", _("Add tags")), ("remove", _("Remove tags"))]
+    action = forms.ChoiceField(choices=ACTIONS)
+    tags = TagNamesField(
+        label=_("tags"), max_length=2000,
+        widget=forms.TextInput(attrs={"list": "tag-suggestions", "autocomplete": "off"}),
+    )
+    everything = forms.BooleanField(required=False)
+    contacts = forms.TypedMultipleChoiceField(coerce=int, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Ids are checked against the member's contacts in the view; here they only have to be numbers.
+        self.fields["contacts"].valid_value = lambda value: str(value).isdigit()
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("everything") and not data.get("contacts"):
+            raise ValidationError(_("Select some contacts first, or choose everything matching the filter."))
+        return data
+
+
+class NoteForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[(TimelineEvent.Kind.NOTE, _("Note")), (TimelineEvent.Kind.FOLLOW_UP, _("Follow-up"))],
+        initial=TimelineEvent.Kind.NOTE,
+    )
+    body = forms.CharField(label=_("text"), max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class AvatarForm(forms.Form):
+    # A FileField, not an ImageField: crm.images does the checking, with its own size and pixel limits.
+    avatar = forms.FileField(label=_("avatar"))
+
+
+class OrderForm(forms.ModelForm):
+    class Meta:
+        model = Order
+        fields = ["amount", "placed_at", "channel", "items", "external_id"]
+        widgets = {
+            "placed_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            "items": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["placed_at"].initial = timezone.localtime().strftime("%Y-%m-%dT%H:%M")
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount <= 0:
+            raise ValidationError(_("The amount must be more than zero."))
+        return amount
+
+
+class TagGroupForm(forms.ModelForm):
+    class Meta:
+        model = TagGroup
+        fields = ["name", "exclusive", "position"]
+
+
+class TagForm(forms.Form):
+    name = forms.CharField(label=_("name"), max_length=50)
+    group = forms.ModelChoiceField(label=_("tag group"), queryset=TagGroup.objects.none(), required=False)
+
+    def __init__(self, *args, workspace, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["group"].queryset = TagGroup.objects.filter(workspace=workspace)
+
+
+class TagMergeForm(forms.Form):
+    target = forms.ModelChoiceField(label=_("merge into"), queryset=Tag.objects.none())
+
+    def __init__(self, *args, tag: Tag, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target"].queryset = Tag.objects.filter(workspace_id=tag.workspace_id).exclude(pk=tag.pk)
+
+
+class WeChatAccountForm(forms.ModelForm):
+    class Meta:
+        model = WeChatAccount
+        fields = ["name", "wechat_id", "capacity"]
+
+
+class CustomerGroupForm(forms.ModelForm):
+    class Meta:
+        model = CustomerGroup
+        fields = ["name", "owner_account", "notes"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, workspace, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner_account"].queryset = WeChatAccount.objects.filter(workspace=workspace)

@@ -1,0 +1,320 @@
+"""The customer book: workspaces and members, WeChat accounts, contacts, tags, groups, orders and the timeline."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from taggit.managers import TaggableManager
+from taggit.models import TagBase, TaggedItemBase
+
+
+class Workspace(models.Model):
+    """One seller business. Every other row belongs to exactly one workspace."""
+
+    name = models.CharField(_("name"), max_length=100)
+    slug = models.SlugField(_("slug"), max_length=50, unique=True)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("workspace")
+        verbose_name_plural = _("workspaces")
+
+    def __str__(self):
+        return self.name
+
+
+class Member(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", _("Owner")
+        STAFF = "staff", _("Staff")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices, default=Role.STAFF)
+    limited_to_assigned_accounts = models.BooleanField(
+        _("only the contacts of assigned accounts"),
+        default=False,
+        help_text=_("A staff member so limited sees only the contacts of the WeChat accounts assigned to them."),
+    )
+    assigned_accounts = models.ManyToManyField(
+        "WeChatAccount", blank=True, related_name="assigned_members", verbose_name=_("assigned WeChat accounts")
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        constraints = [models.UniqueConstraint(fields=["workspace", "user"], name="member_unique_per_workspace")]
+
+    def __str__(self):
+        return f"{self.user} @ {self.workspace}"
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == self.Role.OWNER
+
+    @property
+    def sees_all_accounts(self) -> bool:
+        return self.is_owner or not self.limited_to_assigned_accounts
+
+
+class WeChatAccount(models.Model):
+    """One of the seller's WeChat accounts (a "personal IP"); WeChat caps its friends at about 10,000."""
+
+    CAPACITY_WARNING_RATIO = 0.9
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="wechat_accounts")
+    name = models.CharField(_("name"), max_length=64)
+    wechat_id = models.CharField(_("WeChat ID"), max_length=64, blank=True)
+    capacity = models.PositiveIntegerField(
+        _("friend capacity"), default=10_000, validators=[MinValueValidator(1)]
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("WeChat account")
+        verbose_name_plural = _("WeChat accounts")
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="wechat_account_unique_name"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class TagGroup(models.Model):
+    """A family of tags such as 客户等级 (A/B/C). In an exclusive group a contact holds at most one tag."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="tag_groups")
+    name = models.CharField(_("name"), max_length=50)
+    exclusive = models.BooleanField(
+        _("exclusive"), default=False, help_text=_("A contact holds at most one tag of an exclusive group.")
+    )
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("tag group")
+        verbose_name_plural = _("tag groups")
+        ordering = ["position", "name", "id"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="tag_group_unique_name")]
+
+    def __str__(self):
+        return self.name
+
+
+class Tag(TagBase):
+    """A workspace's tag. taggit's own Tag is global; this one is unique per workspace, not across them."""
+
+    name = models.CharField(_("name"), max_length=50)
+    slug = models.SlugField(_("slug"), max_length=100, allow_unicode=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="tags")
+    group = models.ForeignKey(
+        TagGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="tags", verbose_name=_("tag group")
+    )
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="tag_unique_name"),
+            models.UniqueConstraint(fields=["workspace", "slug"], name="tag_unique_slug"),
+        ]
+
+
+class Contact(models.Model):
+    """A customer as one of the seller's WeChat accounts sees them: the friendship and its remarks."""
+
+    class Gender(models.IntegerChoices):
+        # WeChat's own codes.
+        UNKNOWN = 0, _("Unknown")
+        MALE = 1, _("Male")
+        FEMALE = 2, _("Female")
+
+    class Source(models.TextChoices):
+        ORGANIC = "organic", _("Organic (searched or added us)")
+        REFERRAL = "referral", _("Referral")
+        CHANNEL_QR = "channel_qr", _("Channel QR code")
+        ADS = "ads", _("Paid ads")
+        SHOP = "shop", _("Shop order (parcel card)")
+        GROUP = "group", _("Group chat")
+        IMPORT = "import", _("Import")
+        MANUAL = "manual", _("Added by hand")
+
+    class Stage(models.TextChoices):
+        NEW = "new", _("New friend")
+        ENGAGED = "engaged", _("Engaged")
+        FIRST_ORDER = "first_order", _("First order")
+        REPEAT = "repeat", _("Repeat customer")
+        VIP = "vip", _("VIP")
+        DORMANT = "dormant", _("Dormant")
+        LOST = "lost", _("Lost")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="contacts")
+    owner_account = models.ForeignKey(
+        WeChatAccount,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="contacts",
+        verbose_name=_("WeChat account"),
+    )
+    nickname = models.CharField(_("nickname"), max_length=100, blank=True)
+    remark_name = models.CharField(_("remark name"), max_length=100, blank=True)
+    description = models.TextField(_("description"), max_length=2000, blank=True)
+    wechat_id = models.CharField(_("WeChat ID"), max_length=64, blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True, help_text=_("Stored in E.164 form."))
+    gender = models.PositiveSmallIntegerField(_("gender"), choices=Gender.choices, default=Gender.UNKNOWN)
+    region = models.CharField(_("region"), max_length=100, blank=True)
+    avatar = models.ImageField(_("avatar"), upload_to="avatars/%Y/%m/", blank=True)
+    added_at = models.DateTimeField(_("added at"), default=timezone.now)
+    source = models.CharField(_("source"), max_length=20, choices=Source.choices, default=Source.MANUAL)
+    stage = models.CharField(_("lifecycle stage"), max_length=20, choices=Stage.choices, default=Stage.NEW)
+    external_id = models.CharField(_("external ID"), max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    tags = TaggableManager(through="ContactTag", blank=True, verbose_name=_("tags"))
+
+    class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        ordering = ["-added_at", "-id"]
+        indexes = [
+            # The list's default order, and each filter it offers, within one workspace.
+            models.Index(fields=["workspace", "-added_at", "-id"], name="contact_ws_added"),
+            models.Index(fields=["workspace", "owner_account", "-added_at"], name="contact_ws_account"),
+            models.Index(fields=["workspace", "stage", "-added_at"], name="contact_ws_stage"),
+            models.Index(fields=["workspace", "source", "-added_at"], name="contact_ws_source"),
+            models.Index(fields=["workspace", "phone"], name="contact_ws_phone"),
+            models.Index(fields=["workspace", "wechat_id"], name="contact_ws_wechat_id"),
+            models.Index(fields=["workspace", "external_id"], name="contact_ws_external_id"),
+        ]
+
+    def __str__(self):
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        """What WeChat shows: the remark name when the seller gave one, else the nickname."""
+        return self.remark_name or self.nickname or self.wechat_id or f"#{self.pk}"
+
+
+class ContactTag(TaggedItemBase):
+    """The through row of a tag on a contact: a real foreign key, not taggit's generic one."""
+
+    content_object = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="tag_links")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="contact_links")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("contact tag")
+        verbose_name_plural = _("contact tags")
+        constraints = [models.UniqueConstraint(fields=["content_object", "tag"], name="contact_tag_unique")]
+        # The unique constraint's index serves "tags of this contact"; this one serves "contacts with this tag".
+        indexes = [models.Index(fields=["tag", "content_object"], name="contact_tag_by_tag")]
+
+
+class CustomerGroup(models.Model):
+    """A WeChat group chat (拉群) the seller runs from one of their accounts."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="customer_groups")
+    name = models.CharField(_("name"), max_length=100)
+    owner_account = models.ForeignKey(
+        WeChatAccount,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="customer_groups",
+        verbose_name=_("owner account"),
+    )
+    notes = models.TextField(_("notes"), blank=True, max_length=2000)
+    members = models.ManyToManyField(Contact, through="GroupMembership", related_name="customer_groups")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("customer group")
+        verbose_name_plural = _("customer groups")
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="customer_group_unique_name")]
+
+    def __str__(self):
+        return self.name
+
+
+class GroupMembership(models.Model):
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="memberships")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="group_memberships")
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "contact"], name="group_membership_unique")]
+        indexes = [models.Index(fields=["contact", "group"], name="group_membership_by_contact")]
+
+
+class Order(models.Model):
+    class Channel(models.TextChoices):
+        TAOBAO = "taobao", _("Taobao")
+        PDD = "pdd", _("Pinduoduo")
+        JD = "jd", _("JD")
+        DOUYIN = "douyin", _("Douyin")
+        WECHAT = "wechat", _("WeChat")
+        OTHER = "other", _("Other")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="orders")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="orders")
+    amount = models.DecimalField(
+        _("amount"), max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0.00"))]
+    )
+    placed_at = models.DateTimeField(_("placed at"), default=timezone.now)
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices, default=Channel.WECHAT)
+    items = models.TextField(_("items"), blank=True, max_length=2000)
+    external_id = models.CharField(_("order number"), max_length=64, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-placed_at", "-id"]
+        indexes = [
+            models.Index(fields=["contact", "-placed_at"], name="order_contact_placed"),
+            models.Index(fields=["workspace", "-placed_at"], name="order_ws_placed"),
+        ]
+
+
+class TimelineEvent(models.Model):
+    """Something that happened with a contact. Orders join the timeline from their own table (selectors)."""
+
+    class Kind(models.TextChoices):
+        NOTE = "note", _("Note")
+        FOLLOW_UP = "follow_up", _("Follow-up")
+        TAG_ADDED = "tag_added", _("Tag added")
+        TAG_REMOVED = "tag_removed", _("Tag removed")
+        REMARK_CHANGED = "remark_changed", _("Remark changed")
+        GROUP_JOINED = "group_joined", _("Joined a group")
+        GROUP_LEFT = "group_left", _("Left a group")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="timeline_events")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="timeline_events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    body = models.TextField(blank=True, max_length=5000)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["contact", "-occurred_at"], name="timeline_contact_time")]
+
+
+class Heartbeat(models.Model):
+    """When a Celery worker last ran the periodic heartbeat: proof that the broker, worker and beat are wired."""
+
+    name = models.CharField(max_length=50, unique=True)
+    last_seen = models.DateTimeField()
+    hostname = models.CharField(max_length=255, blank=True)

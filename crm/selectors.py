@@ -1,0 +1,248 @@
+"""Reads of the customer book. Every selector is scoped by a workspace (or a member, who belongs to one)."""
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from itertools import islice
+from typing import Callable, Iterable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+
+from crm.models import (
+    Contact,
+    ContactTag,
+    CustomerGroup,
+    Heartbeat,
+    Member,
+    Order,
+    Tag,
+    TagGroup,
+    TimelineEvent,
+    WeChatAccount,
+    Workspace,
+)
+from crm.phones import phone_search_digits
+
+
+def member_for_user(*, user, workspace_id: int | None) -> Member | None:
+    """The user's membership in the workspace they chose, else their first one; None when they have none."""
+    memberships = Member.objects.filter(user=user).select_related("workspace").order_by("id")
+    if workspace_id:
+        chosen = memberships.filter(workspace_id=workspace_id).first()
+        if chosen:
+            return chosen
+    return memberships.first()
+
+
+def memberships_of_user(*, user) -> QuerySet[Member]:
+    return Member.objects.filter(user=user).select_related("workspace").order_by("workspace__name")
+
+
+def accounts_visible_to(*, member: Member) -> QuerySet[WeChatAccount]:
+    accounts = WeChatAccount.objects.filter(workspace_id=member.workspace_id)
+    if not member.sees_all_accounts:
+        accounts = accounts.filter(assigned_members=member)
+    return accounts
+
+
+def contacts_visible_to(*, member: Member) -> QuerySet[Contact]:
+    """The contacts a member may see: the whole workspace, or only those of their assigned accounts."""
+    contacts = Contact.objects.filter(workspace_id=member.workspace_id)
+    if not member.sees_all_accounts:
+        contacts = contacts.filter(owner_account__in=member.assigned_accounts.values("id"))
+    return contacts
+
+
+@dataclass(frozen=True)
+class ContactFilter:
+    """What the contact list is narrowed to. Tag and account ids are already checked against the workspace."""
+
+    q: str = ""
+    tags_all: tuple[int, ...] = ()
+    tags_any: tuple[int, ...] = ()
+    tags_none: tuple[int, ...] = ()
+    tag_group: int | None = None
+    account: int | None = None
+    stage: str = ""
+    source: str = ""
+
+    def fingerprint(self) -> str:
+        data = asdict(self)
+        return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _has_tag(tag_ids: Iterable[int]) -> Exists:
+    return Exists(ContactTag.objects.filter(content_object=OuterRef("pk"), tag_id__in=list(tag_ids)))
+
+
+def contact_list(*, member: Member, filters: ContactFilter) -> QuerySet[Contact]:
+    """The member's contacts narrowed by the filter, newest friends first."""
+    contacts = contacts_visible_to(member=member)
+    for tag_id in filters.tags_all:
+        contacts = contacts.filter(_has_tag([tag_id]))
+    if filters.tags_any:
+        contacts = contacts.filter(_has_tag(filters.tags_any))
+    if filters.tags_none:
+        contacts = contacts.exclude(_has_tag(filters.tags_none))
+    if filters.tag_group:
+        contacts = contacts.filter(
+            Exists(ContactTag.objects.filter(content_object=OuterRef("pk"), tag__group_id=filters.tag_group))
+        )
+    if filters.account:
+        contacts = contacts.filter(owner_account_id=filters.account)
+    if filters.stage:
+        contacts = contacts.filter(stage=filters.stage)
+    if filters.source:
+        contacts = contacts.filter(source=filters.source)
+    if filters.q:
+        contacts = contacts.filter(_search(filters.q))
+    return contacts.select_related("owner_account").order_by("-added_at", "-id")
+
+
+def _search(text: str) -> Q:
+    match = (
+        Q(nickname__icontains=text)
+        | Q(remark_name__icontains=text)
+        | Q(wechat_id__icontains=text)
+        | Q(description__icontains=text)
+    )
+    digits = phone_search_digits(text)
+    if digits:
+        match |= Q(phone__contains=digits)
+    return match
+
+
+def contact_list_count(*, member: Member, filters: ContactFilter, contacts: QuerySet[Contact]) -> int:
+    """How many contacts the filter matches, counted once and reused until the book changes or the cache expires.
+
+    Counting a filtered list over a million contacts can take a second on its own; a seller paging through the
+    same list should not pay that on every page.
+    """
+    scope = "all" if member.sees_all_accounts else f"member{member.pk}"
+    return cached_for_workspace(
+        workspace_id=member.workspace_id,
+        name=f"contact-count:{scope}:{filters.fingerprint()}",
+        compute=contacts.count,
+    )
+
+
+def _version_key(workspace_id: int) -> str:
+    return f"crm:book-version:{workspace_id}"
+
+
+def book_version(*, workspace_id: int) -> str:
+    return cache.get_or_set(_version_key(workspace_id), lambda: "0", timeout=None)
+
+
+def book_changed(*, workspace_id: int) -> None:
+    """Forget every cached count of the workspace: contacts, tags or accounts changed."""
+    cache.set(_version_key(workspace_id), datetime.now().isoformat(), timeout=None)
+
+
+def cached_for_workspace(*, workspace_id: int, name: str, compute: Callable):
+    key = f"crm:{workspace_id}:{book_version(workspace_id=workspace_id)}:{name}"
+    return cache.get_or_set(key, compute, timeout=settings.CONTACT_COUNT_CACHE_SECONDS)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    kind: str
+    label: str
+    occurred_at: datetime
+    body: str = ""
+    actor: object = None
+    order: Order | None = None
+
+
+def contact_timeline(*, contact: Contact, limit: int = 100) -> list[TimelineEntry]:
+    """Notes, follow-ups, tag and remark changes and orders of one contact, newest first."""
+    events = [
+        TimelineEntry(
+            kind=e.kind, label=e.get_kind_display(), occurred_at=e.occurred_at, body=e.body, actor=e.actor
+        )
+        for e in contact.timeline_events.select_related("actor")[:limit]
+    ]
+    orders = [
+        TimelineEntry(kind="order", label=str(Order._meta.verbose_name), occurred_at=o.placed_at, order=o)
+        for o in contact.orders.all()[:limit]
+    ]
+    merged = sorted(events + orders, key=lambda entry: entry.occurred_at, reverse=True)
+    return list(islice(merged, limit))
+
+
+def contact_tags(*, contact: Contact) -> QuerySet[Tag]:
+    return Tag.objects.filter(contact_links__content_object=contact).select_related("group").order_by(
+        "group__position", "group__name", "name"
+    )
+
+
+def tags_of_workspace(*, workspace: Workspace) -> QuerySet[Tag]:
+    return Tag.objects.filter(workspace=workspace).select_related("group").order_by(
+        "group__position", "group__name", "name"
+    )
+
+
+def tag_groups_of_workspace(*, workspace: Workspace) -> QuerySet[TagGroup]:
+    return TagGroup.objects.filter(workspace=workspace)
+
+
+def tag_contact_counts(*, workspace: Workspace) -> dict[int, int]:
+    """How many contacts carry each tag of the workspace (cached: a full count over millions of tag rows)."""
+
+    def compute():
+        rows = ContactTag.objects.filter(tag__workspace=workspace).values("tag_id").annotate(n=Count("id"))
+        return {row["tag_id"]: row["n"] for row in rows}
+
+    return cached_for_workspace(workspace_id=workspace.pk, name="tag-counts", compute=compute)
+
+
+def account_friend_counts(*, workspace: Workspace) -> dict[int, int]:
+    def compute():
+        rows = (
+            Contact.objects.filter(workspace=workspace, owner_account__isnull=False)
+            .values("owner_account_id")
+            .annotate(n=Count("id"))
+        )
+        return {row["owner_account_id"]: row["n"] for row in rows}
+
+    return cached_for_workspace(workspace_id=workspace.pk, name="account-friend-counts", compute=compute)
+
+
+def accounts_with_friend_counts(*, member: Member) -> list[WeChatAccount]:
+    """The member's WeChat accounts, each with .friend_count, .fill_ratio and .near_capacity set."""
+    counts = account_friend_counts(workspace=member.workspace)
+    accounts = list(accounts_visible_to(member=member))
+    for account in accounts:
+        account.friend_count = counts.get(account.pk, 0)
+        account.fill_ratio = account.friend_count / account.capacity
+        account.near_capacity = account.fill_ratio >= WeChatAccount.CAPACITY_WARNING_RATIO
+    return accounts
+
+
+def customer_groups_with_counts(*, workspace: Workspace) -> QuerySet[CustomerGroup]:
+    return (
+        CustomerGroup.objects.filter(workspace=workspace)
+        .select_related("owner_account")
+        .annotate(member_count=Count("memberships"))
+        .order_by("name", "id")
+    )
+
+
+def heartbeat_last_seen() -> datetime | None:
+    return Heartbeat.objects.filter(name="worker").values_list("last_seen", flat=True).first()
+
+
+def ids_in_batches(rows: QuerySet, *, batch_size: int):
+    """Every primary key of a queryset, highest first, fetched a batch at a time by keyset (no big OFFSET, no
+    cursor held open across the writes that a bulk change makes between batches)."""
+    rows = rows.order_by("-pk").values_list("pk", flat=True)
+    last = None
+    while True:
+        batch = list((rows.filter(pk__lt=last) if last else rows)[:batch_size])
+        yield from batch
+        if len(batch) < batch_size:
+            return
+        last = batch[-1]

@@ -1,0 +1,372 @@
+"""Writes to the customer book. Every service takes the workspace (or a row that belongs to one) and stays in it."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from datetime import datetime
+from itertools import islice
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.images import avatar_from_upload
+from crm.models import (
+    Contact,
+    ContactTag,
+    CustomerGroup,
+    GroupMembership,
+    Heartbeat,
+    Member,
+    Order,
+    Tag,
+    TagGroup,
+    TimelineEvent,
+    Workspace,
+)
+from crm.selectors import book_changed
+
+BULK_BATCH_SIZE = 2000
+TAG_NAME_MAX_LENGTH = 50
+
+
+def batched(iterable: Iterable, size: int):
+    """Python 3.11 has no itertools.batched."""
+    iterator = iter(iterable)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _after_commit_book_changed(workspace_id: int) -> None:
+    transaction.on_commit(lambda: book_changed(workspace_id=workspace_id))
+
+
+# Workspaces and members ------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def workspace_create(*, name: str, slug: str, owner) -> Workspace:
+    if Workspace.objects.filter(slug=slug).exists():
+        raise ValidationError(_("A workspace with the slug “%(slug)s” exists already."), params={"slug": slug})
+    workspace = Workspace.objects.create(name=name, slug=slug)
+    Member.objects.create(workspace=workspace, user=owner, role=Member.Role.OWNER)
+    return workspace
+
+
+def member_add(*, workspace: Workspace, user, role: str) -> Member:
+    if Member.objects.filter(workspace=workspace, user=user).exists():
+        raise ValidationError(_("%(user)s is a member already."), params={"user": user.get_username()})
+    return Member.objects.create(workspace=workspace, user=user, role=role)
+
+
+def user_create(*, username: str, password: str):
+    User = get_user_model()
+    if User.objects.filter(username=username).exists():
+        raise ValidationError(_("The username “%(username)s” is taken."), params={"username": username})
+    return User.objects.create_user(username=username, password=password)
+
+
+# Tags --------------------------------------------------------------------------------------------------------------
+
+
+def clean_tag_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationError(_("A tag needs a name."))
+    if len(name) > TAG_NAME_MAX_LENGTH:
+        raise ValidationError(
+            _("“%(name)s” is longer than %(max)d characters."), params={"name": name, "max": TAG_NAME_MAX_LENGTH}
+        )
+    return name
+
+
+def tag_get_or_create(*, workspace: Workspace, name: str, group: TagGroup | None = None) -> Tag:
+    name = clean_tag_name(name)
+    tag = Tag.objects.filter(workspace=workspace, name=name).first()
+    if tag:
+        return tag
+    try:
+        with transaction.atomic():
+            return Tag.objects.create(workspace=workspace, name=name, group=group)
+    except IntegrityError:  # created meanwhile by another request
+        return Tag.objects.get(workspace=workspace, name=name)
+
+
+def tags_from_names(*, workspace: Workspace, names: Iterable[str]) -> list[Tag]:
+    """Tags of the workspace for the given names, creating the missing ones; duplicates removed, order kept."""
+    tags: dict[int, Tag] = {}
+    for name in names:
+        if name.strip():
+            tag = tag_get_or_create(workspace=workspace, name=name)
+            tags.setdefault(tag.pk, tag)
+    return list(tags.values())
+
+
+def tag_rename(*, tag: Tag, name: str) -> Tag:
+    name = clean_tag_name(name)
+    clash = Tag.objects.filter(workspace_id=tag.workspace_id, name=name).exclude(pk=tag.pk).first()
+    if clash:
+        raise ValidationError(
+            _("A tag named “%(name)s” exists already: merge the two instead."), params={"name": name}
+        )
+    tag.name = name
+    tag.save(update_fields=["name"])
+    return tag
+
+
+def tag_update_group(*, tag: Tag, group: TagGroup | None) -> Tag:
+    if group and group.workspace_id != tag.workspace_id:
+        raise ValidationError(_("That tag group belongs to another workspace."))
+    tag.group = group
+    tag.save(update_fields=["group"])
+    _after_commit_book_changed(tag.workspace_id)
+    return tag
+
+
+@transaction.atomic
+def tag_merge(*, source: Tag, target: Tag) -> int:
+    """Give every contact of `source` the tag `target`, then delete `source`. Returns how many contacts moved."""
+    if source.workspace_id != target.workspace_id:
+        raise ValidationError(_("Tags of different workspaces cannot be merged."))
+    if source.pk == target.pk:
+        raise ValidationError(_("A tag cannot be merged into itself."))
+    moved = 0
+    contact_ids = ContactTag.objects.filter(tag=source).values_list("content_object_id", flat=True)
+    for chunk in batched(contact_ids.iterator(chunk_size=BULK_BATCH_SIZE), BULK_BATCH_SIZE):
+        links = [ContactTag(content_object_id=cid, tag=target) for cid in chunk]
+        moved += len(ContactTag.objects.bulk_create(links, ignore_conflicts=True))
+    source.delete()
+    _after_commit_book_changed(target.workspace_id)
+    return moved
+
+
+def tag_delete(*, tag: Tag) -> None:
+    tag.delete()
+    _after_commit_book_changed(tag.workspace_id)
+
+
+@dataclass
+class TagChange:
+    added: int = 0
+    removed: int = 0
+
+
+def _check_exclusive(tags: Sequence[Tag]) -> None:
+    seen: dict[int, Tag] = {}
+    for tag in tags:
+        if tag.group_id and tag.group.exclusive:
+            if tag.group_id in seen:
+                raise ValidationError(
+                    _("“%(a)s” and “%(b)s” are both in the exclusive group “%(group)s”: choose one."),
+                    params={"a": seen[tag.group_id].name, "b": tag.name, "group": tag.group.name},
+                )
+            seen[tag.group_id] = tag
+
+
+def _link(*, workspace_id: int, contact_ids: list[int], tag: Tag, actor) -> int:
+    have = set(
+        ContactTag.objects.filter(tag=tag, content_object_id__in=contact_ids).values_list(
+            "content_object_id", flat=True
+        )
+    )
+    new_ids = [cid for cid in contact_ids if cid not in have]
+    ContactTag.objects.bulk_create(
+        [ContactTag(content_object_id=cid, tag=tag) for cid in new_ids], ignore_conflicts=True
+    )
+    _timeline_bulk(workspace_id, new_ids, TimelineEvent.Kind.TAG_ADDED, tag.name, actor)
+    return len(new_ids)
+
+
+def _unlink(*, workspace_id: int, contact_ids: list[int], tags: Sequence[Tag], actor) -> int:
+    links = list(
+        ContactTag.objects.filter(tag__in=tags, content_object_id__in=contact_ids).select_related("tag")
+    )
+    ContactTag.objects.filter(pk__in=[link.pk for link in links]).delete()
+    for tag in tags:
+        removed_from = [link.content_object_id for link in links if link.tag_id == tag.pk]
+        _timeline_bulk(workspace_id, removed_from, TimelineEvent.Kind.TAG_REMOVED, tag.name, actor)
+    return len(links)
+
+
+def _timeline_bulk(workspace_id: int, contact_ids: list[int], kind: str, body: str, actor) -> None:
+    now = timezone.now()
+    TimelineEvent.objects.bulk_create(
+        [
+            TimelineEvent(workspace_id=workspace_id, contact_id=cid, kind=kind, body=body, actor=actor, occurred_at=now)
+            for cid in contact_ids
+        ]
+    )
+
+
+def contacts_tag(
+    *, workspace: Workspace, contact_ids: Iterable[int], add: Sequence[Tag] = (), remove: Sequence[Tag] = (), actor
+) -> TagChange:
+    """Add and remove tags on many contacts, in batches, each batch its own transaction.
+
+    Adding a tag of an exclusive group takes the group's other tags off. Running it twice changes nothing more,
+    so a redelivered task is harmless. The caller passes ids it has scoped to the workspace and the member.
+    """
+    for tag in [*add, *remove]:
+        if tag.workspace_id != workspace.pk:
+            raise ValidationError(_("That tag belongs to another workspace."))
+    _check_exclusive(add)
+    change = TagChange()
+    for chunk in batched(contact_ids, BULK_BATCH_SIZE):
+        chunk = list(chunk)
+        with transaction.atomic():
+            for tag in add:
+                if tag.group_id and tag.group.exclusive:
+                    siblings = list(Tag.objects.filter(group_id=tag.group_id).exclude(pk=tag.pk))
+                    change.removed += _unlink(
+                        workspace_id=workspace.pk, contact_ids=chunk, tags=siblings, actor=actor
+                    )
+                change.added += _link(workspace_id=workspace.pk, contact_ids=chunk, tag=tag, actor=actor)
+            if remove:
+                change.removed += _unlink(workspace_id=workspace.pk, contact_ids=chunk, tags=remove, actor=actor)
+    book_changed(workspace_id=workspace.pk)
+    return change
+
+
+@transaction.atomic
+def contact_tags_set(*, contact: Contact, tags: Sequence[Tag], actor) -> TagChange:
+    """Make the contact's tags exactly `tags` (the inline editor)."""
+    _check_exclusive(tags)
+    current = {tag.pk: tag for tag in Tag.objects.filter(contact_links__content_object=contact)}
+    wanted = {tag.pk: tag for tag in tags}
+    to_remove = [tag for pk, tag in current.items() if pk not in wanted]
+    to_add = [tag for pk, tag in wanted.items() if pk not in current]
+    return contacts_tag(workspace=contact.workspace, contact_ids=[contact.pk], add=to_add, remove=to_remove, actor=actor)
+
+
+# Contacts ----------------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def contact_create(*, workspace: Workspace, actor, tags: Sequence[Tag] = (), **fields) -> Contact:
+    account = fields.get("owner_account")
+    if account and account.workspace_id != workspace.pk:
+        raise ValidationError(_("That WeChat account belongs to another workspace."))
+    contact = Contact.objects.create(workspace=workspace, **fields)
+    if tags:
+        contacts_tag(workspace=workspace, contact_ids=[contact.pk], add=tags, actor=actor)
+    _after_commit_book_changed(workspace.pk)
+    return contact
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, actor, **fields) -> Contact:
+    """Change a contact's WeChat fields; a new remark name or description is written on the timeline."""
+    account = fields.get("owner_account")
+    if account and account.workspace_id != contact.workspace_id:
+        raise ValidationError(_("That WeChat account belongs to another workspace."))
+    before = Contact.objects.get(pk=contact.pk)
+    for name, value in fields.items():
+        setattr(contact, name, value)
+    contact.save()
+    _timeline_remark_change(before=before, after=contact, actor=actor)
+    _after_commit_book_changed(contact.workspace_id)
+    return contact
+
+
+def contact_remark_update(*, contact: Contact, remark_name: str, description: str, actor) -> Contact:
+    return contact_update(contact=contact, actor=actor, remark_name=remark_name, description=description)
+
+
+def _timeline_remark_change(*, before: Contact, after: Contact, actor) -> None:
+    if (before.remark_name, before.description) == (after.remark_name, after.description):
+        return
+    TimelineEvent.objects.create(
+        workspace_id=after.workspace_id,
+        contact=after,
+        kind=TimelineEvent.Kind.REMARK_CHANGED,
+        body=_("Remark: “%(old)s” → “%(new)s”") % {"old": before.remark_name, "new": after.remark_name},
+        actor=actor,
+    )
+
+
+def contact_avatar_set(*, contact: Contact, upload) -> Contact:
+    """Store a verified, EXIF-free square thumbnail of the upload; ValidationError if it is no usable image."""
+    thumbnail = avatar_from_upload(upload)
+    old = contact.avatar.name if contact.avatar else ""
+    contact.avatar.save(thumbnail.name, thumbnail, save=False)
+    contact.save(update_fields=["avatar", "updated_at"])
+    if old:
+        transaction.on_commit(lambda: contact.avatar.storage.delete(old))
+    return contact
+
+
+def contact_note_add(*, contact: Contact, kind: str, body: str, actor) -> TimelineEvent:
+    if kind not in {TimelineEvent.Kind.NOTE, TimelineEvent.Kind.FOLLOW_UP}:
+        raise ValidationError(_("A note is either a note or a follow-up."))
+    body = body.strip()
+    if not body:
+        raise ValidationError(_("Write something first."))
+    return TimelineEvent.objects.create(
+        workspace_id=contact.workspace_id, contact=contact, kind=kind, body=body, actor=actor
+    )
+
+
+# Orders ------------------------------------------------------------------------------------------------------------
+
+
+def order_create(
+    *,
+    contact: Contact,
+    amount: Decimal,
+    placed_at: datetime,
+    channel: str,
+    items: str = "",
+    external_id: str = "",
+    actor,
+) -> Order:
+    if amount < 0:
+        raise ValidationError(_("An order amount cannot be negative."))
+    order = Order.objects.create(
+        workspace_id=contact.workspace_id,
+        contact=contact,
+        amount=amount,
+        placed_at=placed_at,
+        channel=channel,
+        items=items,
+        external_id=external_id,
+        created_by=actor,
+    )
+    return order
+
+
+def order_delete(*, order: Order) -> None:
+    order.delete()
+
+
+# Customer groups ---------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def customer_group_members_add(*, group: CustomerGroup, contact_ids: Iterable[int], actor) -> int:
+    """Add contacts (already scoped to the group's workspace by the caller) to a group; returns how many joined."""
+    contact_ids = list(contact_ids)
+    if Contact.objects.filter(pk__in=contact_ids).exclude(workspace_id=group.workspace_id).exists():
+        raise ValidationError(_("Some of those contacts belong to another workspace."))
+    have = set(GroupMembership.objects.filter(group=group, contact_id__in=contact_ids).values_list("contact_id", flat=True))
+    new_ids = [cid for cid in dict.fromkeys(contact_ids) if cid not in have]
+    GroupMembership.objects.bulk_create(
+        [GroupMembership(group=group, contact_id=cid) for cid in new_ids], ignore_conflicts=True
+    )
+    _timeline_bulk(group.workspace_id, new_ids, TimelineEvent.Kind.GROUP_JOINED, group.name, actor)
+    return len(new_ids)
+
+
+@transaction.atomic
+def customer_group_member_remove(*, group: CustomerGroup, contact: Contact, actor) -> None:
+    deleted, _count = GroupMembership.objects.filter(group=group, contact=contact).delete()
+    if deleted:
+        _timeline_bulk(group.workspace_id, [contact.pk], TimelineEvent.Kind.GROUP_LEFT, group.name, actor)
+
+
+# Wiring ------------------------------------------------------------------------------------------------------------
+
+
+def heartbeat_record(*, hostname: str) -> None:
+    Heartbeat.objects.update_or_create(name="worker", defaults={"last_seen": timezone.now(), "hostname": hostname})

@@ -1,0 +1,36 @@
+"""Celery tasks: thin wrappers that load rows by id and call a service. Each is safe to run twice."""
+
+import socket
+
+from celery import shared_task
+from django.http import QueryDict
+
+from crm import selectors, services
+from crm.forms import contact_filter_from_query
+from crm.models import Member, Tag
+
+
+@shared_task
+def heartbeat() -> None:
+    services.heartbeat_record(hostname=socket.gethostname())
+
+
+@shared_task
+def contacts_bulk_tag(*, member_id: int, query: str, add_tag_ids: list[int], remove_tag_ids: list[int]) -> None:
+    """Tag or untag every contact matching a list filter (the query string of the contact list).
+
+    Adding a tag twice or removing it twice changes nothing, so a redelivered task is harmless.
+    """
+    member = Member.objects.select_related("workspace", "user").filter(pk=member_id).first()
+    if member is None:  # removed from the workspace meanwhile: nothing to do on their behalf
+        return
+    _form, filters = contact_filter_from_query(member=member, data=QueryDict(query))
+    contacts = selectors.contact_list(member=member, filters=filters)
+    tags = Tag.objects.filter(workspace=member.workspace).select_related("group")
+    services.contacts_tag(
+        workspace=member.workspace,
+        contact_ids=selectors.ids_in_batches(contacts, batch_size=services.BULK_BATCH_SIZE),
+        add=list(tags.filter(pk__in=add_tag_ids)),
+        remove=list(tags.filter(pk__in=remove_tag_ids)),
+        actor=member.user,
+    )

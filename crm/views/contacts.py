@@ -1,0 +1,299 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import FileResponse, Http404, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from crm import selectors, services, tasks
+from crm.forms import (
+    AvatarForm,
+    BulkTagForm,
+    ContactForm,
+    ContactTagsForm,
+    contact_filter_from_query,
+    NoteForm,
+    OrderForm,
+    RemarkForm,
+)
+from crm.models import Order
+from crm.views.access import member_required
+
+PAGE_SIZE = 50
+
+
+class CountedPaginator(Paginator):
+    """A paginator told its count, so a cached count spares the database a full count on every page."""
+
+    def __init__(self, object_list, per_page, *, count: int, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self._known_count = count
+
+    @cached_property
+    def count(self):
+        return self._known_count
+
+
+def _visible_contact(request, pk):
+    return get_object_or_404(selectors.contacts_visible_to(member=request.member), pk=pk)
+
+
+def _filtered_contacts(request, data):
+    form, filters = contact_filter_from_query(member=request.member, data=data)
+    return form, filters, selectors.contact_list(member=request.member, filters=filters)
+
+
+@member_required
+def contact_list(request):
+    form, filters, contacts = _filtered_contacts(request, request.GET)
+    count = selectors.contact_list_count(member=request.member, filters=filters, contacts=contacts)
+    contacts = contacts.prefetch_related("tag_links__tag")
+    page = CountedPaginator(contacts, PAGE_SIZE, count=count).get_page(request.GET.get("page"))
+    context = {
+        "filter_form": form,
+        "page": page,
+        "count": count,
+        "query_string": _query_without_page(request),
+        "bulk_form": BulkTagForm(),
+        "all_tags": selectors.tags_of_workspace(workspace=request.workspace),
+    }
+    if request.htmx and request.htmx.target == "contact-results":
+        return render(request, "crm/contacts/_results.html", context)
+    return render(request, "crm/contacts/list.html", context)
+
+
+def _query_without_page(request) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+@member_required
+@require_POST
+def contact_bulk_tag(request):
+    form = BulkTagForm(request.POST)
+    back = redirect(f"{reverse('crm:contact_list')}?{request.POST.get('query', '')}")
+    if not form.is_valid():
+        for error in form.errors.values():
+            messages.error(request, " ".join(error))
+        return back
+    try:
+        tags = services.tags_from_names(workspace=request.workspace, names=form.cleaned_data["tags"])
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return back
+    add, remove = (tags, []) if form.cleaned_data["action"] == "add" else ([], tags)
+    if form.cleaned_data["everything"]:
+        return _bulk_tag_everything(request, add, remove, back)
+    contact_ids = list(
+        selectors.contacts_visible_to(member=request.member)
+        .filter(pk__in=form.cleaned_data["contacts"])
+        .values_list("pk", flat=True)
+    )
+    try:
+        change = services.contacts_tag(
+            workspace=request.workspace, contact_ids=contact_ids, add=add, remove=remove, actor=request.user
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return back
+    messages.success(
+        request,
+        _("%(contacts)d contacts: %(added)d tags added, %(removed)d removed.")
+        % {"contacts": len(contact_ids), "added": change.added, "removed": change.removed},
+    )
+    return back
+
+
+def _bulk_tag_everything(request, add, remove, back):
+    """A whole filter may match a million contacts: the work goes to Celery, in batches."""
+    query = request.POST.get("query", "")
+    form, filters, contacts = _filtered_contacts(request, QueryDict(query))
+    count = selectors.contact_list_count(member=request.member, filters=filters, contacts=contacts)
+    transaction.on_commit(
+        lambda: tasks.contacts_bulk_tag.delay(
+            member_id=request.member.pk,
+            query=query,
+            add_tag_ids=[t.pk for t in add],
+            remove_tag_ids=[t.pk for t in remove],
+        )
+    )
+    messages.success(
+        request,
+        _("Tagging %(count)d contacts in the background; refresh in a moment to see the result.")
+        % {"count": count},
+    )
+    return back
+
+
+@member_required
+def contact_create(request):
+    form = ContactForm(request.POST or None, member=request.member)
+    if request.method == "POST" and form.is_valid():
+        try:
+            contact = services.contact_create(workspace=request.workspace, actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Contact added."))
+            return redirect("crm:contact_detail", pk=contact.pk)
+    return render(request, "crm/contacts/form.html", {"form": form})
+
+
+@member_required
+def contact_edit(request, pk):
+    contact = _visible_contact(request, pk)
+    form = ContactForm(request.POST or None, instance=contact, member=request.member)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.contact_update(contact=contact, actor=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Contact saved."))
+            return redirect("crm:contact_detail", pk=contact.pk)
+    return render(request, "crm/contacts/form.html", {"form": form, "contact": contact})
+
+
+@member_required
+def contact_detail(request, pk):
+    contact = _visible_contact(request, pk)
+    return render(request, "crm/contacts/detail.html", _detail_context(contact))
+
+
+def _detail_context(contact, **extra):
+    return {
+        "contact": contact,
+        "tags": selectors.contact_tags(contact=contact),
+        "groups": contact.customer_groups.order_by("name"),
+        "orders": contact.orders.all()[:50],
+        "timeline": selectors.contact_timeline(contact=contact),
+        "note_form": NoteForm(),
+        "order_form": OrderForm(),
+        "avatar_form": AvatarForm(),
+        "all_tags": selectors.tags_of_workspace(workspace=contact.workspace),
+        **extra,
+    }
+
+
+@member_required
+def contact_remark(request, pk):
+    """The remark shown in place, its inline editor (GET ?edit=1) and its save (POST)."""
+    contact = _visible_contact(request, pk)
+    form = RemarkForm(request.POST or None, initial={"remark_name": contact.remark_name, "description": contact.description})
+    if request.method == "POST" and form.is_valid():
+        services.contact_remark_update(contact=contact, actor=request.user, **form.cleaned_data)
+        return _after_inline_save(request, contact, "crm/contacts/_remark.html")
+    editing = request.method == "POST" or request.GET.get("edit")
+    template = "crm/contacts/_remark_form.html" if editing else "crm/contacts/_remark.html"
+    return _fragment_or_page(request, contact, template, {"contact": contact, "form": form})
+
+
+@member_required
+def contact_tags(request, pk):
+    """The contact's tags in place, their inline editor (GET ?edit=1) and its save (POST)."""
+    contact = _visible_contact(request, pk)
+    current = selectors.contact_tags(contact=contact)
+    form = ContactTagsForm(request.POST or None, initial={"tags": ", ".join(tag.name for tag in current)})
+    if request.method == "POST" and form.is_valid():
+        try:
+            tags = services.tags_from_names(workspace=request.workspace, names=form.cleaned_data["tags"])
+            services.contact_tags_set(contact=contact, tags=tags, actor=request.user)
+        except ValidationError as error:
+            form.add_error("tags", error)
+        else:
+            return _after_inline_save(request, contact, "crm/contacts/_tags.html")
+    editing = request.method == "POST" or request.GET.get("edit")
+    template = "crm/contacts/_tags_form.html" if editing else "crm/contacts/_tags.html"
+    context = {"contact": contact, "form": form, "tags": current,
+               "all_tags": selectors.tags_of_workspace(workspace=request.workspace)}
+    return _fragment_or_page(request, contact, template, context)
+
+
+def _after_inline_save(request, contact, template):
+    if request.htmx:
+        response = render(request, template, {"contact": contact, "tags": selectors.contact_tags(contact=contact)})
+        response["HX-Trigger"] = "timeline-changed"
+        return response
+    return redirect("crm:contact_detail", pk=contact.pk)
+
+
+def _fragment_or_page(request, contact, template, context):
+    if request.htmx:
+        return render(request, template, context, status=400 if context["form"].errors else 200)
+    return render(request, "crm/contacts/detail.html", _detail_context(contact, **context))
+
+
+@member_required
+def contact_timeline(request, pk):
+    contact = _visible_contact(request, pk)
+    return render(request, "crm/contacts/_timeline.html", {"contact": contact, "timeline": selectors.contact_timeline(contact=contact)})
+
+
+@member_required
+@require_POST
+def contact_note_add(request, pk):
+    contact = _visible_contact(request, pk)
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        services.contact_note_add(contact=contact, actor=request.user, **form.cleaned_data)
+        if not request.htmx:
+            return redirect("crm:contact_detail", pk=contact.pk)
+        form = NoteForm()
+    context = {"contact": contact, "note_form": form, "timeline": selectors.contact_timeline(contact=contact)}
+    if request.htmx:
+        return render(request, "crm/contacts/_notes.html", context, status=200 if not form.errors else 400)
+    return render(request, "crm/contacts/detail.html", _detail_context(contact, note_form=form), status=400)
+
+
+@member_required
+@require_POST
+def contact_avatar(request, pk):
+    contact = _visible_contact(request, pk)
+    form = AvatarForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            services.contact_avatar_set(contact=contact, upload=form.cleaned_data["avatar"])
+        except ValidationError as error:
+            form.add_error("avatar", error)
+    if form.errors:
+        return render(request, "crm/contacts/detail.html", _detail_context(contact, avatar_form=form), status=400)
+    messages.success(request, _("Avatar updated."))
+    return redirect("crm:contact_detail", pk=contact.pk)
+
+
+@member_required
+def contact_avatar_image(request, pk):
+    """Avatars are customers' photos: served only to members who may see the contact, never as public media."""
+    contact = _visible_contact(request, pk)
+    if not contact.avatar:
+        raise Http404
+    response = FileResponse(contact.avatar.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@member_required
+@require_POST
+def order_create(request, pk):
+    contact = _visible_contact(request, pk)
+    form = OrderForm(request.POST)
+    if not form.is_valid():
+        return render(request, "crm/contacts/detail.html", _detail_context(contact, order_form=form), status=400)
+    services.order_create(contact=contact, actor=request.user, **form.cleaned_data)
+    messages.success(request, _("Order recorded."))
+    return redirect("crm:contact_detail", pk=contact.pk)
+
+
+@member_required
+@require_POST
+def order_delete(request, pk, order_pk):
+    contact = _visible_contact(request, pk)
+    order = get_object_or_404(Order, contact=contact, pk=order_pk)
+    services.order_delete(order=order)
+    messages.success(request, _("Order deleted."))
+    return redirect("crm:contact_detail", pk=contact.pk)

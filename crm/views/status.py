@@ -1,0 +1,6 @@
+# Views to be written.
+
+def status(request, *args, **kwargs):
+    raise NotImplementedError
+
+
