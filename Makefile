@@ -38,6 +38,7 @@ bench: install
 
 check-deploy: install
 	DJANGO_ENV=production SECRET_KEY=check-only-$$(head -c 32 /dev/urandom | base64) ALLOWED_HOSTS=crm.example.com \
+		DATABASE_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=$(REDIS) \
 		$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 ## Regenerate and compile the translation catalogues after changing user-facing text.

@@ -117,7 +117,7 @@ TEMPLATES = [
 # Database: DATABASE_URL (postgres://user@host:port/name or sqlite:////abs/path), else SQLite in var/.
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'siyu.sqlite3'}",
+        env_str("DATABASE_URL") if PRODUCTION else os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'siyu.sqlite3'}",
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
@@ -133,7 +133,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
+# Production needs Redis: the filesystem broker and file cache work only on one machine.
+REDIS_URL = env_str("REDIS_URL") if PRODUCTION else os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
