@@ -1,6 +1,7 @@
 import re
 
 from django import forms
+from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -187,33 +188,110 @@ class OrderForm(forms.ModelForm):
         return amount
 
 
+def _squeeze(text: str) -> str:
+    """Runs of whitespace, leading and trailing included, as one space (as services.clean_tag_name does)."""
+    return " ".join((text or "").split())
+
+
 class TagGroupForm(forms.ModelForm):
+    # workspace is no form field, so the form does not check the (workspace, name) constraint: clean_name does.
+
     class Meta:
         model = TagGroup
         fields = ["name", "exclusive", "position"]
-
-
-class TagForm(forms.Form):
-    name = forms.CharField(label=_("name"), max_length=50)
-    group = forms.ModelChoiceField(label=_("tag group"), queryset=TagGroup.objects.none(), required=False)
+        labels = {"exclusive": _("Exclusive: one tag per contact")}
+        help_texts = {
+            "exclusive": _("A contact holds at most one tag of this group: giving one takes the others off."),
+            "position": _("Groups are listed by position, lowest first."),
+        }
 
     def __init__(self, *args, workspace, **kwargs):
         super().__init__(*args, **kwargs)
+        self.workspace = workspace
+
+    def clean_name(self):
+        name = _squeeze(self.cleaned_data["name"])
+        if not name:
+            raise ValidationError(_("A tag group needs a name."))
+        clash = TagGroup.objects.filter(workspace=self.workspace, name=name)
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise ValidationError(_("A tag group named “%(name)s” exists already."), params={"name": name})
+        return name
+
+
+class TagForm(forms.Form):
+    """A new tag (tag=None) or a tag's new name and group. A name taken by another tag is an error; for a rename,
+    .clash is that other tag, so the page can offer to merge into it."""
+
+    name = forms.CharField(label=_("name"), max_length=50)
+    group = forms.ModelChoiceField(label=_("tag group"), queryset=TagGroup.objects.none(), required=False)
+
+    def __init__(self, *args, workspace, tag: Tag | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        self.tag = tag
+        self.clash = None
         self.fields["group"].queryset = TagGroup.objects.filter(workspace=workspace)
+
+    def clean_name(self):
+        name = _squeeze(self.cleaned_data["name"])
+        if not name:
+            raise ValidationError(_("A tag needs a name."))
+        others = Tag.objects.filter(workspace=self.workspace, name=name)
+        if self.tag:
+            others = others.exclude(pk=self.tag.pk)
+        self.clash = others.first()
+        if self.clash and self.tag:
+            raise ValidationError(
+                _("A tag named “%(name)s” exists already: merge the two instead."), params={"name": name}
+            )
+        if self.clash:
+            raise ValidationError(_("A tag named “%(name)s” exists already."), params={"name": name})
+        return name
 
 
 class TagMergeForm(forms.Form):
     target = forms.ModelChoiceField(label=_("merge into"), queryset=Tag.objects.none())
 
-    def __init__(self, *args, tag: Tag, **kwargs):
+    def __init__(self, *args, tag: Tag, counts: dict[int, int] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["target"].queryset = Tag.objects.filter(workspace_id=tag.workspace_id).exclude(pk=tag.pk)
+        field = self.fields["target"]
+        field.queryset = (
+            Tag.objects.filter(workspace_id=tag.workspace_id)
+            .exclude(pk=tag.pk)
+            .select_related("group")
+            .order_by("group__position", "group__name", "name", "id")
+        )
+        if counts is not None:
+            field.label_from_instance = lambda target: _("%(name)s (%(count)d contacts)") % {
+                "name": f"{target.group.name} / {target.name}" if target.group else target.name,
+                "count": counts.get(target.pk, 0),
+            }
 
 
 class WeChatAccountForm(forms.ModelForm):
     class Meta:
         model = WeChatAccount
         fields = ["name", "wechat_id", "capacity"]
+        help_texts = {"capacity": _("WeChat allows about 10,000 friends per account.")}
+
+    def __init__(self, *args, workspace, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        # The model's MinValueValidator(1) refuses 0 on the server; this stops it in the browser too.
+        self.fields["capacity"].widget.attrs["min"] = 1
+
+    def clean_name(self):
+        # The (workspace, name) constraint is not checked by the ModelForm: workspace is not one of its fields.
+        name = self.cleaned_data["name"]
+        clash = WeChatAccount.objects.filter(workspace=self.workspace, name=name)
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise ValidationError(_("This workspace has a WeChat account with this name already."))
+        return name
 
 
 class CustomerGroupForm(forms.ModelForm):
@@ -224,4 +302,104 @@ class CustomerGroupForm(forms.ModelForm):
 
     def __init__(self, *args, workspace, **kwargs):
         super().__init__(*args, **kwargs)
+        self.workspace = workspace
         self.fields["owner_account"].queryset = WeChatAccount.objects.filter(workspace=workspace)
+
+    def clean_name(self):
+        name = _squeeze(self.cleaned_data["name"])
+        if not name:
+            raise ValidationError(_("A group needs a name."))
+        clash = CustomerGroup.objects.filter(workspace=self.workspace, name=name)
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise ValidationError(_("A group named “%(name)s” exists already."), params={"name": name})
+        return name
+
+
+class MemberForm(forms.Form):
+    """A member's role and the WeChat accounts whose contacts they see."""
+
+    role = forms.ChoiceField(label=_("role"), choices=Member.Role.choices, initial=Member.Role.STAFF)
+    limited_to_assigned_accounts = forms.BooleanField(
+        label=_("Only the contacts of assigned accounts"),
+        required=False,
+        help_text=_("Staff so limited see only the contacts of the WeChat accounts ticked below. Owners see everything."),
+    )
+    assigned_accounts = forms.ModelMultipleChoiceField(
+        label=_("assigned WeChat accounts"),
+        queryset=WeChatAccount.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args, workspace, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assigned_accounts"].queryset = WeChatAccount.objects.filter(workspace=workspace)
+
+    def clean(self):
+        data = super().clean()
+        if (
+            data.get("role") == Member.Role.STAFF
+            and data.get("limited_to_assigned_accounts")
+            and not data.get("assigned_accounts")
+        ):
+            raise ValidationError(_("A member limited to assigned accounts needs at least one account ticked."))
+        return data
+
+
+class MemberAddForm(MemberForm):
+    """Add a member by username: an existing user joins; a new username becomes a user with the given password."""
+
+    username = forms.CharField(label=_("username"), max_length=150)
+    password = forms.CharField(
+        label=_("password"),
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Only for a new user; an existing user keeps their password."),
+    )
+    field_order = ["username", "password", "role", "limited_to_assigned_accounts", "assigned_accounts"]
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        username_field = get_user_model()._meta.get_field("username")
+        for validator in username_field.validators:
+            validator(username)
+        return username
+
+    def clean(self):
+        data = super().clean()
+        username, password = data.get("username"), data.get("password")
+        if not username:
+            return data
+        User = get_user_model()
+        if User.objects.filter(username=username).exists():
+            data["password"] = ""  # an existing user's password is never changed here
+            return data
+        if not password:
+            self.add_error("password", _("“%(username)s” is a new user: give them a password.") % {"username": username})
+        else:
+            try:
+                password_validation.validate_password(password, user=User(username=username))
+            except ValidationError as error:
+                self.add_error("password", error)
+        return data
+
+
+class ContactSearchForm(forms.Form):
+    q = forms.CharField(
+        label=_("Find contacts to add"), required=False, max_length=100,
+        widget=forms.TextInput(attrs={"placeholder": _("Nickname, remark, WeChat ID or phone"), "type": "search"}),
+    )
+
+
+class GroupMembersAddForm(forms.Form):
+    contacts = forms.TypedMultipleChoiceField(
+        coerce=int, error_messages={"required": _("Select some contacts first.")}
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The view keeps only ids of contacts the member may see; here they only have to be numbers.
+        self.fields["contacts"].valid_value = lambda value: str(value).isdigit()

@@ -3,13 +3,14 @@
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Callable, Iterable
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from crm.models import (
     Contact,
@@ -246,3 +247,98 @@ def ids_in_batches(rows: QuerySet, *, batch_size: int):
         if len(batch) < batch_size:
             return
         last = batch[-1]
+
+
+# Tag page and customer groups ------------------------------------------------------------------------------------
+
+
+@dataclass
+class TagSection:
+    """One block of the tag page: a tag group (None for the ungrouped tags) and its tags, each with .contact_count."""
+
+    group: TagGroup | None
+    tags: list[Tag]
+
+
+def tag_overview(*, workspace: Workspace) -> list[TagSection]:
+    """Every tag of the workspace under its group: groups in position order (empty ones too), ungrouped tags last."""
+    counts = tag_contact_counts(workspace=workspace)
+    sections = {group.pk: TagSection(group=group, tags=[]) for group in tag_groups_of_workspace(workspace=workspace)}
+    ungrouped = TagSection(group=None, tags=[])
+    for tag in Tag.objects.filter(workspace=workspace).order_by("name", "id"):
+        tag.contact_count = counts.get(tag.pk, 0)
+        sections.get(tag.group_id, ungrouped).tags.append(tag)
+    return [*sections.values(), *([ungrouped] if ungrouped.tags else [])]
+
+
+def tag_group_conflict_count(*, group: TagGroup) -> int:
+    """How many contacts hold two or more tags of the group: what an exclusive group no longer allows."""
+    return (
+        ContactTag.objects.filter(tag__group=group)
+        .order_by()
+        .values("content_object_id")
+        .annotate(n=Count("id"))
+        .filter(n__gte=2)
+        .count()
+    )
+
+
+def customer_group_memberships(*, group: CustomerGroup, member: Member) -> QuerySet:
+    """The group's memberships whose contact the member may see, latest joiners first, each with its contact."""
+    return (
+        group.memberships.filter(contact__in=contacts_visible_to(member=member))
+        .select_related("contact", "contact__owner_account")
+        .order_by("-joined_at", "-id")
+    )
+
+
+def customer_group_candidates(*, group: CustomerGroup, member: Member, q: str, limit: int = 20) -> list[Contact]:
+    """Contacts the member may see that match the search and are not in the group yet (the "add members" box)."""
+    contacts = contact_list(member=member, filters=ContactFilter(q=q)).exclude(group_memberships__group=group)
+    return list(contacts[:limit])
+
+
+def members_of_workspace(*, workspace: Workspace) -> QuerySet[Member]:
+    """The workspace's members, owners first, each with their user and assigned accounts."""
+    return (
+        Member.objects.filter(workspace=workspace)
+        .select_related("user")
+        .prefetch_related("assigned_accounts")
+        .order_by("role", "user__username", "id")  # "owner" sorts before "staff"
+    )
+
+
+HEARTBEAT_STALE_AFTER = timedelta(minutes=3)
+
+
+@dataclass(frozen=True)
+class WorkerHealth:
+    state: str  # "healthy", "stale" or "never"
+    last_seen: datetime | None = None
+
+
+def worker_health(*, now: datetime | None = None) -> WorkerHealth:
+    """Whether the Celery worker ran the heartbeat (every 60 s, from beat) within the last three minutes."""
+    last_seen = heartbeat_last_seen()
+    if last_seen is None:
+        return WorkerHealth(state="never")
+    now = now or timezone.now()
+    return WorkerHealth(state="stale" if now - last_seen > HEARTBEAT_STALE_AFTER else "healthy", last_seen=last_seen)
+
+
+@dataclass(frozen=True)
+class WorkspaceTotals:
+    contacts: int
+    tags: int
+    customer_groups: int
+
+
+def workspace_totals(*, member: Member) -> WorkspaceTotals:
+    """Contacts the member sees (the contact list's own cached count), and the workspace's tags and groups."""
+    return WorkspaceTotals(
+        contacts=contact_list_count(
+            member=member, filters=ContactFilter(), contacts=contacts_visible_to(member=member)
+        ),
+        tags=Tag.objects.filter(workspace_id=member.workspace_id).count(),
+        customer_groups=CustomerGroup.objects.filter(workspace_id=member.workspace_id).count(),
+    )

@@ -24,6 +24,7 @@ from crm.models import (
     Tag,
     TagGroup,
     TimelineEvent,
+    WeChatAccount,
     Workspace,
 )
 from crm.selectors import book_changed
@@ -66,6 +67,113 @@ def user_create(*, username: str, password: str):
     if User.objects.filter(username=username).exists():
         raise ValidationError(_("The username “%(username)s” is taken."), params={"username": username})
     return User.objects.create_user(username=username, password=password)
+
+
+def _check_accounts_of(workspace_id: int, accounts: Iterable[WeChatAccount]) -> list[WeChatAccount]:
+    accounts = list(accounts)
+    if any(account.workspace_id != workspace_id for account in accounts):
+        raise ValidationError(_("That WeChat account belongs to another workspace."))
+    return accounts
+
+
+def _other_owners_locked(member: Member) -> bool:
+    """Whether the workspace keeps an owner without this member; the owners' rows stay locked until commit, so two
+    owners demoting or removing each other at once cannot leave the workspace with none."""
+    owners = list(
+        Member.objects.select_for_update()
+        .filter(workspace_id=member.workspace_id, role=Member.Role.OWNER)
+        .values_list("pk", flat=True)
+    )
+    return any(pk != member.pk for pk in owners)
+
+
+@transaction.atomic
+def member_update(
+    *, member: Member, role: str, limited_to_assigned_accounts: bool, assigned_accounts: Iterable[WeChatAccount]
+) -> Member:
+    """Change a member's role and which WeChat accounts they see. The last owner stays an owner."""
+    accounts = _check_accounts_of(member.workspace_id, assigned_accounts)
+    was_owner = Member.objects.filter(pk=member.pk, role=Member.Role.OWNER).exists()
+    if was_owner and role != Member.Role.OWNER and not _other_owners_locked(member):
+        raise ValidationError(
+            _("%(user)s is the workspace's only owner: make someone else an owner first."),
+            params={"user": member.user.get_username()},
+        )
+    member.role = role
+    member.limited_to_assigned_accounts = limited_to_assigned_accounts
+    member.save(update_fields=["role", "limited_to_assigned_accounts"])
+    member.assigned_accounts.set(accounts)
+    # Cached counts of the member's contact list are keyed by the book version: what they see has changed.
+    _after_commit_book_changed(member.workspace_id)
+    return member
+
+
+@transaction.atomic
+def member_invite(
+    *,
+    workspace: Workspace,
+    username: str,
+    password: str,
+    role: str,
+    limited_to_assigned_accounts: bool = False,
+    assigned_accounts: Iterable[WeChatAccount] = (),
+):
+    """Add a user to the workspace by username, creating the user (with `password`) when there is none."""
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        if not password:
+            raise ValidationError(_("“%(username)s” is a new user: give them a password."), params={"username": username})
+        user = user_create(username=username, password=password)
+    member = member_add(workspace=workspace, user=user, role=role)
+    return member_update(
+        member=member,
+        role=role,
+        limited_to_assigned_accounts=limited_to_assigned_accounts,
+        assigned_accounts=assigned_accounts,
+    )
+
+
+@transaction.atomic
+def member_remove(*, member: Member) -> None:
+    """Take a member out of the workspace (their user stays). The last owner cannot be removed."""
+    if member.is_owner and not _other_owners_locked(member):
+        raise ValidationError(
+            _("%(user)s is the workspace's only owner and cannot be removed."),
+            params={"user": member.user.get_username()},
+        )
+    member.delete()
+    _after_commit_book_changed(member.workspace_id)
+
+
+# WeChat accounts ---------------------------------------------------------------------------------------------------
+
+
+def _check_account_name(*, workspace_id: int, name: str, exclude_pk: int | None = None) -> None:
+    clash = WeChatAccount.objects.filter(workspace_id=workspace_id, name=name)
+    if exclude_pk:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        raise ValidationError(_("A WeChat account named “%(name)s” exists already."), params={"name": name})
+
+
+def wechat_account_create(*, workspace: Workspace, name: str, wechat_id: str = "", capacity: int = 10_000):
+    _check_account_name(workspace_id=workspace.pk, name=name)
+    try:
+        with transaction.atomic():
+            return WeChatAccount.objects.create(workspace=workspace, name=name, wechat_id=wechat_id, capacity=capacity)
+    except IntegrityError:  # the same name added meanwhile by another request
+        raise ValidationError(_("A WeChat account named “%(name)s” exists already."), params={"name": name}) from None
+
+
+def wechat_account_update(*, account: WeChatAccount, name: str, wechat_id: str, capacity: int) -> WeChatAccount:
+    _check_account_name(workspace_id=account.workspace_id, name=name, exclude_pk=account.pk)
+    account.name, account.wechat_id, account.capacity = name, wechat_id, capacity
+    try:
+        with transaction.atomic():
+            account.save(update_fields=["name", "wechat_id", "capacity"])
+    except IntegrityError:
+        raise ValidationError(_("A WeChat account named “%(name)s” exists already."), params={"name": name}) from None
+    return account
 
 
 # Tags --------------------------------------------------------------------------------------------------------------
@@ -240,6 +348,68 @@ def contact_tags_set(*, contact: Contact, tags: Sequence[Tag], actor) -> TagChan
     return contacts_tag(workspace=contact.workspace, contact_ids=[contact.pk], add=to_add, remove=to_remove, actor=actor)
 
 
+def _check_tag_group(*, workspace_id: int, group: TagGroup | None) -> None:
+    if group and group.workspace_id != workspace_id:
+        raise ValidationError(_("That tag group belongs to another workspace."))
+
+
+def tag_create(*, workspace: Workspace, name: str, group: TagGroup | None = None) -> Tag:
+    """A new tag (the tag page); unlike tag_get_or_create, an existing name is an error."""
+    name = clean_tag_name(name)
+    _check_tag_group(workspace_id=workspace.pk, group=group)
+    clash = _("A tag named “%(name)s” exists already.")
+    if Tag.objects.filter(workspace=workspace, name=name).exists():
+        raise ValidationError(clash, params={"name": name})
+    try:
+        with transaction.atomic():
+            return Tag.objects.create(workspace=workspace, name=name, group=group)
+    except IntegrityError:  # created meanwhile by another request
+        raise ValidationError(clash, params={"name": name}) from None
+
+
+@transaction.atomic
+def tag_update(*, tag: Tag, name: str, group: TagGroup | None) -> Tag:
+    """Rename a tag and move it to another group (or none); a name clash is a ValidationError suggesting merge."""
+    _check_tag_group(workspace_id=tag.workspace_id, group=group)
+    try:
+        with transaction.atomic():
+            tag_rename(tag=tag, name=name)
+    except IntegrityError:  # renamed meanwhile by another request
+        raise ValidationError(
+            _("A tag named “%(name)s” exists already: merge the two instead."), params={"name": name}
+        ) from None
+    if tag.group_id != (group.pk if group else None):
+        tag_update_group(tag=tag, group=group)
+    return tag
+
+
+def tag_group_create(*, workspace: Workspace, name: str, exclusive: bool = False, position: int = 0) -> TagGroup:
+    try:
+        with transaction.atomic():
+            return TagGroup.objects.create(workspace=workspace, name=name, exclusive=exclusive, position=position)
+    except IntegrityError:
+        raise ValidationError(_("A tag group named “%(name)s” exists already."), params={"name": name}) from None
+
+
+def tag_group_update(*, group: TagGroup, name: str, exclusive: bool, position: int) -> TagGroup:
+    """Change a tag group. Making it exclusive takes no tags off: contacts already holding several keep them."""
+    group.name, group.exclusive, group.position = name, exclusive, position
+    try:
+        with transaction.atomic():
+            group.save(update_fields=["name", "exclusive", "position"])
+    except IntegrityError:
+        raise ValidationError(_("A tag group named “%(name)s” exists already."), params={"name": name}) from None
+    _after_commit_book_changed(group.workspace_id)
+    return group
+
+
+def tag_group_delete(*, group: TagGroup) -> None:
+    """Delete a tag group; its tags stay, ungrouped (the foreign key is SET_NULL)."""
+    workspace_id = group.workspace_id
+    group.delete()
+    _after_commit_book_changed(workspace_id)
+
+
 # Contacts ----------------------------------------------------------------------------------------------------------
 
 
@@ -363,6 +533,38 @@ def customer_group_member_remove(*, group: CustomerGroup, contact: Contact, acto
     deleted, _count = GroupMembership.objects.filter(group=group, contact=contact).delete()
     if deleted:
         _timeline_bulk(group.workspace_id, [contact.pk], TimelineEvent.Kind.GROUP_LEFT, group.name, actor)
+
+
+def _check_group_account(*, workspace_id: int, owner_account) -> None:
+    if owner_account and owner_account.workspace_id != workspace_id:
+        raise ValidationError(_("That WeChat account belongs to another workspace."))
+
+
+def customer_group_create(*, workspace: Workspace, name: str, owner_account=None, notes: str = "") -> CustomerGroup:
+    _check_group_account(workspace_id=workspace.pk, owner_account=owner_account)
+    try:
+        with transaction.atomic():
+            return CustomerGroup.objects.create(
+                workspace=workspace, name=name, owner_account=owner_account, notes=notes
+            )
+    except IntegrityError:
+        raise ValidationError(_("A group named “%(name)s” exists already."), params={"name": name}) from None
+
+
+def customer_group_update(*, group: CustomerGroup, name: str, owner_account=None, notes: str = "") -> CustomerGroup:
+    _check_group_account(workspace_id=group.workspace_id, owner_account=owner_account)
+    group.name, group.owner_account, group.notes = name, owner_account, notes
+    try:
+        with transaction.atomic():
+            group.save(update_fields=["name", "owner_account", "notes"])
+    except IntegrityError:
+        raise ValidationError(_("A group named “%(name)s” exists already."), params={"name": name}) from None
+    return group
+
+
+def customer_group_delete(*, group: CustomerGroup) -> None:
+    """Delete the group and its memberships; the contacts stay."""
+    group.delete()
 
 
 # Wiring ------------------------------------------------------------------------------------------------------------
