@@ -138,7 +138,9 @@ class BulkTagForm(forms.Form):
     action = forms.ChoiceField(choices=ACTIONS)
     tags = TagNamesField(
         label=_("tags"), max_length=2000,
-        widget=forms.TextInput(attrs={"list": "tag-suggestions", "autocomplete": "off"}),
+        widget=forms.TextInput(
+            attrs={"list": "tag-suggestions", "autocomplete": "off", "placeholder": _("Tags, separated by commas")}
+        ),
     )
     everything = forms.BooleanField(required=False)
     contacts = forms.TypedMultipleChoiceField(coerce=int, required=False)

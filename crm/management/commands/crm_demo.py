@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from crm import services
+from crm import selectors, services
 from crm.models import Workspace
 from crm.seeding import seed_workspace
 
@@ -29,9 +29,18 @@ class Command(BaseCommand):
         if not workspace.contacts.exists():
             self.stdout.write(f"Seeding the demo workspace with {contacts} customers…")
             seed_workspace(workspace=workspace, contacts=contacts, orders_per_contact=2.0, seed=2026)
+            self._show_a_nearly_full_account(workspace)
         self.stdout.write(
             self.style.SUCCESS(f"\nSiyu CRM is starting at {url}\n  username: {DEMO_USERNAME}\n  password: {password}\n")
         )
+
+    def _show_a_nearly_full_account(self, workspace):
+        """Give the busiest demo account a small capacity so the demo shows the 90% warning."""
+        busiest = selectors.accounts_with_friend_counts(member=workspace.members.get(user__username=DEMO_USERNAME))
+        busiest = max(busiest, key=lambda account: account.friend_count, default=None)
+        if busiest and busiest.friend_count:
+            busiest.capacity = int(busiest.friend_count / 0.95)
+            busiest.save(update_fields=["capacity"])
 
     @transaction.atomic
     def _workspace_and_password(self) -> tuple[Workspace, str]:
