@@ -153,3 +153,26 @@ def test_a_bad_phone_number_is_a_form_error(owner_client, workspace):
     assert response.status_code == 200
     assert "12345" in response.content.decode()
     assert not workspace.contacts.exists()
+
+
+@pytest.mark.parametrize(
+    "name,query",
+    [("contact_detail", ""), ("contact_edit", ""), ("contact_remark", "?edit=1"), ("contact_tags", "?edit=1"),
+     ("contact_timeline", "")],
+)
+def test_owner_and_teammate_open_every_contact_page(owner_client, teammate_client, workspace, name, query):
+    contact = ContactFactory(workspace=workspace)
+    for client in (owner_client, teammate_client):
+        assert client.get(reverse(f"crm:{name}", args=[contact.pk]) + query).status_code == 200
+
+
+def test_the_add_contact_page_opens_for_owner_and_teammate(owner_client, teammate_client):
+    for client in (owner_client, teammate_client):
+        assert client.get(reverse("crm:contact_create")).status_code == 200
+
+
+def test_another_workspaces_order_cannot_be_deleted(outsider_client, workspace):
+    order = OrderFactory(contact=ContactFactory(workspace=workspace))
+    response = outsider_client.post(reverse("crm:order_delete", args=[order.contact_id, order.pk]))
+    assert response.status_code == 404
+    assert order.contact.orders.exists()
