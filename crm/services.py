@@ -451,7 +451,8 @@ def _timeline_remark_change(*, before: Contact, after: Contact, actor) -> None:
         workspace_id=after.workspace_id,
         contact=after,
         kind=TimelineEvent.Kind.REMARK_CHANGED,
-        body=_("Remark: “%(old)s” → “%(new)s”") % {"old": before.remark_name, "new": after.remark_name},
+        # Stored without words: the event's kind is labelled in the reader's language when shown.
+        body=f"“{before.remark_name}” → “{after.remark_name}”",
         actor=actor,
     )
 

@@ -297,7 +297,7 @@ def test_owner_and_staff_create_an_exclusive_tag_group(request, who, workspace):
 
 
 def test_the_exclusive_flag_is_explained_on_the_form(owner_client):
-    response = owner_client.get(reverse("crm:tag_group_create"))
+    response = owner_client.get(reverse("crm:tag_group_create"), headers={"accept-language": "en"})
     field = response.context["form"]["exclusive"]
     assert "at most one tag of this group" in str(field.help_text)
     assert str(field.help_text) in _html(response)
