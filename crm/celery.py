@@ -12,7 +12,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # kombu's filesystem transport does not create its folders.
-for option in ("data_folder_in", "processed_folder"):
+for option in ("data_folder_in", "processed_folder", "control_folder"):
     folder = (app.conf.broker_transport_options or {}).get(option)
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
