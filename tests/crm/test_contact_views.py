@@ -84,7 +84,9 @@ def test_the_remark_is_edited_inline_and_the_change_lands_on_the_timeline(teamma
     assert 'name="remark_name"' in teammate_client.get(url + "?edit=1", HTTP_HX_REQUEST="true").content.decode()
     response = teammate_client.post(url, {"remark_name": "张姐-老客-爱买海参", "description": "只要大连的"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
-    assert "张姐-老客-爱买海参" in response.content.decode()
+    html = response.content.decode()
+    assert "张姐-老客-爱买海参" in html
+    assert 'id="contact-name" hx-swap-oob="true">张姐-老客-爱买海参<' in html  # the page title follows
     contact.refresh_from_db()
     assert contact.remark_name == "张姐-老客-爱买海参"
     assert contact.timeline_events.filter(kind=TimelineEvent.Kind.REMARK_CHANGED).exists()

@@ -157,6 +157,9 @@ def test_editing_the_remark_inline_shows_it_without_a_reload(page, live_server, 
     expect(shown).to_contain_text("陈阿姨-海参大客户")
     expect(shown).to_contain_text("每月买两盒，喜欢顺丰")
     expect(page.locator("form#remark")).to_have_count(0)
+    # The page title and the WeChat card follow the new remark name too (out-of-band swaps).
+    expect(page.locator("#contact-name")).to_have_text("陈阿姨-海参大客户")
+    expect(page.locator("#field-remark-name")).to_have_text("陈阿姨-海参大客户")
     # The timeline reloads itself on the HX-Trigger the save sends.
     expect(page.locator("#timeline")).to_contain_text("陈阿姨-海参大客户")
     assert page.evaluate("window.__sameDocument") is True  # htmx swapped the fragment; no page load
