@@ -405,3 +405,104 @@ class GroupMembersAddForm(forms.Form):
         super().__init__(*args, **kwargs)
         # The view keeps only ids of contacts the member may see; here they only have to be numbers.
         self.fields["contacts"].valid_value = lambda value: str(value).isdigit()
+
+
+class SegmentForm(forms.Form):
+    """A segment's name and description; its rule comes from the builder (crm.views.segments) as JSON."""
+
+    name = forms.CharField(label=_("Name"), max_length=100)
+    description = forms.CharField(label=_("Description"), max_length=500, required=False)
+    rule = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, workspace, segment=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.workspace, self.segment = workspace, segment
+
+    def clean_name(self):
+        return self.cleaned_data["name"].strip()
+
+    def clean_rule(self):
+        from crm.segments import validate_rule  # crm.segments is newer than this module's import list
+
+        return validate_rule(workspace=self.workspace, rule=self.cleaned_data["rule"] or "", segment=self.segment)
+
+
+# Import ------------------------------------------------------------------------------------------------------------
+
+
+class ImportUploadForm(forms.Form):
+    """A CSV or .xlsx file of contacts or orders, and for a staff member limited to some accounts, which of their
+    WeChat accounts the new contacts go to."""
+
+    kind = forms.ChoiceField(label=_("The file holds"), choices=[])
+    file = forms.FileField(
+        label=_("CSV or Excel (.xlsx) file"),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,.xlsx"}),
+    )
+    encoding = forms.ChoiceField(
+        label=_("Encoding"), required=False, choices=[],
+        help_text=_("Detect works for UTF-8 (with or without BOM) and GBK / GB18030 exports."),
+    )
+    account = forms.ModelChoiceField(
+        label=_("WeChat account of the new contacts"), queryset=WeChatAccount.objects.none(), required=False
+    )
+
+    def __init__(self, *args, member: Member, **kwargs):
+        from crm.imports import ENCODING_CHOICES
+        from crm.models import ImportJob
+
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = ImportJob.Kind.choices
+        self.fields["encoding"].choices = ENCODING_CHOICES
+        self.fields["account"].queryset = selectors.accounts_visible_to(member=member)
+        self.fields["account"].required = not member.sees_all_accounts
+
+    def clean_file(self):
+        from crm.imports import MAX_UPLOAD_BYTES, ImportFileError, file_format
+
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise ValidationError(
+                _("The file is larger than %(mb)d MB: split it into smaller files."),
+                params={"mb": MAX_UPLOAD_BYTES // (1024 * 1024)},
+            )
+        upload.seek(0)
+        head = upload.read(8)
+        upload.seek(0)
+        try:
+            file_format(upload.name, head)
+        except ImportFileError as error:
+            raise ValidationError(str(error)) from None
+        return upload
+
+
+class ImportMappingForm(forms.Form):
+    """One choice per file column: the field it fills, or nothing. cleaned_data["columns"]: column → field."""
+
+    def __init__(self, *args, kind: str, header: list[str], columns: dict[str, str], **kwargs):
+        from crm.imports import FIELDS
+
+        super().__init__(*args, **kwargs)
+        self.kind, self.header = kind, header
+        choices = [("", _("— ignore —"))] + list(FIELDS[kind].items())
+        for index, column in enumerate(header):
+            self.fields[f"column_{index}"] = forms.ChoiceField(
+                label=column, choices=choices, required=False, initial=columns.get(column, ""),
+                widget=forms.Select(attrs={"aria-label": column}),
+            )
+
+    def columns(self):
+        """(column name, bound field) for each column of the file, in file order."""
+        return [(column, self[f"column_{index}"]) for index, column in enumerate(self.header)]
+
+    def clean(self):
+        from crm.imports import mapping_errors
+
+        data = super().clean()
+        columns = {column: data.get(f"column_{index}") for index, column in enumerate(self.header)}
+        columns = {column: name for column, name in columns.items() if name}
+        errors = mapping_errors(self.kind, self.header, columns)
+        if errors:
+            raise ValidationError(errors)
+        data["columns"] = columns
+        return data

@@ -95,7 +95,7 @@ class TagGroup(models.Model):
     exclusive = models.BooleanField(
         _("exclusive"), default=False, help_text=_("A contact holds at most one tag of an exclusive group.")
     )
-    position = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(_("position"), default=0)
 
     class Meta:
         verbose_name = _("tag group")
@@ -176,6 +176,16 @@ class Contact(models.Model):
     source = models.CharField(_("source"), max_length=20, choices=Source.choices, default=Source.MANUAL)
     stage = models.CharField(_("lifecycle stage"), max_length=20, choices=Stage.choices, default=Stage.NEW)
     external_id = models.CharField(_("external ID"), max_length=64, blank=True)
+    # WeChat's union id, the same for one person across a corp's apps (filled in by WeCom).
+    union_id = models.CharField(_("union ID"), max_length=64, blank=True, default="", db_default="")
+    referred_by = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="referrals",
+        verbose_name=_("referred by"),
+    )
+    # A duplicate merged into another contact stays, hidden, so that the merge can be undone.
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="merged_duplicates"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -194,6 +204,7 @@ class Contact(models.Model):
             models.Index(fields=["workspace", "phone"], name="contact_ws_phone"),
             models.Index(fields=["workspace", "wechat_id"], name="contact_ws_wechat_id"),
             models.Index(fields=["workspace", "external_id"], name="contact_ws_external_id"),
+            models.Index(fields=["workspace", "union_id"], name="contact_ws_union_id"),
         ]
 
     def __str__(self):
@@ -275,6 +286,8 @@ class Order(models.Model):
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices, default=Channel.WECHAT)
     items = models.TextField(_("items"), blank=True, max_length=2000)
     external_id = models.CharField(_("order number"), max_length=64, blank=True)
+    # What makes a re-imported order the same order: its order number, or a hash of its row when it has none.
+    import_key = models.CharField(max_length=64, blank=True, default="", db_default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -285,6 +298,11 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["contact", "-placed_at"], name="order_contact_placed"),
             models.Index(fields=["workspace", "-placed_at"], name="order_ws_placed"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "import_key"], condition=~models.Q(import_key=""), name="order_unique_import_key"
+            ),
         ]
 
 
@@ -299,6 +317,9 @@ class TimelineEvent(models.Model):
         REMARK_CHANGED = "remark_changed", _("Remark changed")
         GROUP_JOINED = "group_joined", _("Joined a group")
         GROUP_LEFT = "group_left", _("Left a group")
+        MERGED = "merged", _("Duplicate merged in")
+        MERGE_UNDONE = "merge_undone", _("Merge undone")
+        IMPORTED = "imported", _("Imported")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="timeline_events")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="timeline_events")
@@ -318,3 +339,79 @@ class Heartbeat(models.Model):
     name = models.CharField(max_length=50, unique=True)
     last_seen = models.DateTimeField()
     hostname = models.CharField(max_length=255, blank=True)
+
+
+class Segment(models.Model):
+    """A saved audience: a rule tree of conditions joined by AND / OR, with NOT on any node (crm.segments)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="segments")
+    name = models.CharField(_("name"), max_length=100)
+    description = models.CharField(_("description"), max_length=500, blank=True)
+    rule = models.JSONField(_("rule"), default=dict)
+    rule_version = models.PositiveSmallIntegerField(default=1)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="segment_unique_name")]
+
+    def __str__(self):
+        return self.name
+
+
+class ImportJob(models.Model):
+    """One uploaded CSV or Excel file of contacts or orders, checked (dry run) and then imported by Celery."""
+
+    class Kind(models.TextChoices):
+        CONTACTS = "contacts", _("Contacts")
+        ORDERS = "orders", _("Orders")
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("Uploaded")
+        CHECKED = "checked", _("Checked (dry run)")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Importing")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    encoding = models.CharField(max_length=20, blank=True, help_text=_("Empty: detected from the file."))
+    mapping = models.JSONField(default=dict, help_text=_("File column → field."))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    rejects = models.FileField(upload_to="imports/rejects/%Y/%m/", blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class ContactMerge(models.Model):
+    """A duplicate merged into a survivor, with what moved, so that the merge can be undone."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="contact_merges")
+    survivor = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="merges_received")
+    duplicate = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="merges_as_duplicate")
+    moved = models.JSONField(default=dict)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

@@ -573,3 +573,54 @@ def customer_group_delete(*, group: CustomerGroup) -> None:
 
 def heartbeat_record(*, hostname: str) -> None:
     Heartbeat.objects.update_or_create(name="worker", defaults={"last_seen": timezone.now(), "hostname": hostname})
+
+
+# Segments ----------------------------------------------------------------------------------------------------------
+
+from crm.models import Segment  # noqa: E402  (appended section; crm.segments imports nothing from services)
+from crm.segments import RULE_VERSION, segments_containing, validate_rule  # noqa: E402
+
+
+def _check_segment_name(*, workspace_id: int, name: str, exclude_pk: int | None = None) -> None:
+    others = Segment.objects.filter(workspace_id=workspace_id, name=name)
+    if exclude_pk:
+        others = others.exclude(pk=exclude_pk)
+    if others.exists():
+        raise ValidationError(_("A segment named “%(name)s” exists already."), params={"name": name})
+
+
+def segment_create(*, workspace: Workspace, name: str, rule, description: str = "", actor=None):
+    """A saved segment; the rule is validated against the workspace (crm.segments.validate_rule)."""
+    rule = validate_rule(workspace=workspace, rule=rule)
+    _check_segment_name(workspace_id=workspace.pk, name=name)
+    try:
+        with transaction.atomic():
+            return Segment.objects.create(
+                workspace=workspace, name=name, description=description, rule=rule, rule_version=RULE_VERSION,
+                created_by=actor,
+            )
+    except IntegrityError:
+        raise ValidationError(_("A segment named “%(name)s” exists already."), params={"name": name}) from None
+
+
+def segment_update(*, segment, name: str, rule, description: str = ""):
+    rule = validate_rule(workspace=segment.workspace, rule=rule, segment=segment)
+    _check_segment_name(workspace_id=segment.workspace_id, name=name, exclude_pk=segment.pk)
+    segment.name, segment.description, segment.rule, segment.rule_version = name, description, rule, RULE_VERSION
+    try:
+        with transaction.atomic():
+            segment.save(update_fields=["name", "description", "rule", "rule_version", "updated_at"])
+    except IntegrityError:
+        raise ValidationError(_("A segment named “%(name)s” exists already."), params={"name": name}) from None
+    return segment
+
+
+def segment_delete(*, segment) -> None:
+    """Delete a segment no other segment uses ("in segment"): deleting it would silently change those."""
+    users = segments_containing(segment=segment)
+    if users:
+        raise ValidationError(
+            _("Segment “%(name)s” is used by: %(users)s. Remove it from those first."),
+            params={"name": segment.name, "users": "、".join(other.name for other in users)},
+        )
+    segment.delete()

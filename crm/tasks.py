@@ -5,7 +5,7 @@ import socket
 from celery import shared_task
 from django.http import QueryDict
 
-from crm import selectors, services
+from crm import imports, selectors, services
 from crm.forms import contact_filter_from_query
 from crm.models import Member, Tag
 
@@ -34,3 +34,17 @@ def contacts_bulk_tag(*, member_id: int, query: str, add_tag_ids: list[int], rem
         remove=list(tags.filter(pk__in=remove_tag_ids)),
         actor=member.user,
     )
+
+
+@shared_task
+def import_job_run(*, job_id: int) -> None:
+    """Import an uploaded file (crm.imports). The job is claimed queued → running, so a redelivered task, or one for
+    a finished job, does nothing. Out of time, the job goes back in the queue and continues after its committed rows.
+    """
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    try:
+        imports.import_job_run(job_id=job_id)
+    except SoftTimeLimitExceeded:
+        if imports.import_job_requeue(job_id=job_id):
+            import_job_run.delay(job_id=job_id)
