@@ -192,7 +192,7 @@ class _Shape:
             return None
         unknown = set(rule) - {"version", "root"}
         if unknown:
-            self.fail(_("Unknown key in the rule: %(keys)s."), path="", code="unknown_key", keys=", ".join(sorted(map(str, unknown))))
+            self.fail(_("Unknown key in the rule: %(keys)s."), path="", code="unknown_key", keys=_keys(unknown))
         if rule.get("version") != RULE_VERSION:
             self.fail(_("Unsupported rule version %(version)s (expected %(expected)s)."), path="", code="version",
                       version=rule.get("version"), expected=RULE_VERSION)
@@ -227,7 +227,7 @@ class _Shape:
             self.fail(_("Unknown group operator “%(op)s”: use “and” or “or”."), path=path, code="op", op=op)
         unknown = set(node) - {"op", "not", "children"}
         if unknown:
-            self.fail(_("Unknown key in a group: %(keys)s."), path=path, code="unknown_key", keys=", ".join(sorted(map(str, unknown))))
+            self.fail(_("Unknown key in a group: %(keys)s."), path=path, code="unknown_key", keys=_keys(unknown))
         children = node.get("children", [])
         if not isinstance(children, list):
             self.fail(_("A group's children must be a list."), path=path, code="malformed")
@@ -339,7 +339,7 @@ class _Shape:
         unknown = set(node) - PARAMS[name] - {"field", "not"}
         if unknown:
             self.fail(_("Unknown key in a “%(field)s” condition: %(keys)s."), path=path, code="unknown_key",
-                      field=name, keys=", ".join(sorted(map(str, unknown))))
+                      field=name, keys=_keys(unknown))
         out = {"field": name, "not": negated}
         refs = self.refs
         if name == "tags":
@@ -404,6 +404,10 @@ class _Shape:
         return out
 
 
+def _keys(keys) -> str:
+    return ", ".join(sorted(map(str, keys)))
+
+
 def _as_int(value) -> int | None:
     if isinstance(value, bool):
         return None
@@ -464,7 +468,8 @@ def validate_rule(*, workspace: Workspace, rule, segment: Segment | None = None)
 
 
 def _check_nesting(*, workspace, wanted: dict, segment: Segment | None, shape: _Shape) -> None:
-    graph = {pk: _in_segment_ids(rule) for pk, rule in Segment.objects.filter(workspace=workspace).values_list("pk", "rule")}
+    stored = Segment.objects.filter(workspace=workspace).values_list("pk", "rule")
+    graph = {pk: _in_segment_ids(rule) for pk, rule in stored}
     names = dict(Segment.objects.filter(workspace=workspace).values_list("pk", "name"))
     own = segment.pk if segment and segment.pk else None
     for pk, path in sorted(wanted.items()):

@@ -99,12 +99,12 @@ def segment_edit(request, pk):
 
 def _segment_form(request, *, segment: Segment | None):
     if request.method != "POST":
-        rule = segment.rule if segment else segments.empty_rule()
+        rule, read_errors = _rule_from_post({"rule": json.dumps(segment.rule)}) if segment else (segments.empty_rule(), [])
         form = SegmentForm(
             workspace=request.workspace, segment=segment,
             initial={"name": segment.name, "description": segment.description} if segment else None,
         )
-        return _render_form(request, segment=segment, form=form, rule=rule)
+        return _render_form(request, segment=segment, form=form, rule=rule, read_errors=read_errors)
     rule, read_errors = _rule_from_post(request.POST)
     if request.POST.get("action") or read_errors:  # a builder button without JavaScript, or an unreadable rule
         rule = _apply_action(rule, request.POST)
@@ -268,17 +268,22 @@ def _builder_context(request, *, segment, rule, read_errors=(), rule_errors=None
     general = list(read_errors) + [message for messages_ in by_path.values() for message in messages_]
     preview = {"errors": bool(rule_errors) or bool(read_errors)}
     if not preview["errors"]:
-        preview["count"] = segments.segment_count_for_member(member=member, rule=rule)
-        preview["contacts"] = list(
-            segments.segment_contacts_for_member(member=member, rule=rule).select_related("owner_account")[:PREVIEW_SIZE]
-        )
+        try:
+            preview["count"] = segments.segment_count_for_member(member=member, rule=rule)
+            contacts = segments.segment_contacts_for_member(member=member, rule=rule).select_related("owner_account")
+            preview["contacts"] = list(contacts[:PREVIEW_SIZE])
+        except ValidationError as error:  # a nested segment whose stored rule is broken
+            preview["errors"] = True
+            general.extend(error.messages)
     return {
         "rule_json": json.dumps(rule, ensure_ascii=False),
         "tree": tree,
         "rule_errors": general,
         "preview": preview,
         "field_choices": [(name, str(label)) for name, label in segments.FIELD_LABELS.items()],
-        "builder_url": reverse("crm:segment_builder_edit", args=[segment.pk]) if segment else reverse("crm:segment_builder"),
+        "builder_url": (
+            reverse("crm:segment_builder_edit", args=[segment.pk]) if segment else reverse("crm:segment_builder")
+        ),
     }
 
 
@@ -292,7 +297,9 @@ class _Choices:
         self.tags = [(tag.pk, label(tag)) for tag in Tag.objects.filter(workspace=workspace).select_related("group")
                      .order_by("group__position", "group__name", "name")]
         self.tag_groups = list(TagGroup.objects.filter(workspace=workspace).values_list("pk", "name"))
-        self.customer_groups = list(CustomerGroup.objects.filter(workspace=workspace).order_by("name").values_list("pk", "name"))
+        self.customer_groups = list(
+            CustomerGroup.objects.filter(workspace=workspace).order_by("name").values_list("pk", "name")
+        )
         self.accounts = list(WeChatAccount.objects.filter(workspace=workspace).values_list("pk", "name"))
         self.segments = list(
             Segment.objects.filter(workspace=workspace).exclude(pk=segment.pk if segment else None)

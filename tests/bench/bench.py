@@ -8,6 +8,8 @@ page this script measures
 - server time: 200 requests one after another on one keep-alive connection, timed around each request (over
   loopback that is the server's time to within a fraction of a millisecond): p50 and p95;
 - throughput: wrk, 16 connections for DURATION seconds: requests per second and wrk's own p50/p95/p99;
+- the gunicorn workers' CPU time per request over the sequential run (from /proc): unlike the clock times it
+  does not grow when other work on the machine competes for the CPUs;
 - for the filtered list also the first request after the book changed (cold: counts and id lists recomputed).
 The baseline is the unfiltered first page of the same workspace, measured in the same run.
 """
@@ -87,6 +89,19 @@ class Client:
         return elapsed, html
 
 
+def workers_cpu_seconds(master: int) -> float:
+    """User + system CPU time of the gunicorn master's worker processes so far."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master:  # fields[1] is the parent's pid; [11] and [12] are utime and stime
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
@@ -137,8 +152,10 @@ def main() -> None:
     parser.add_argument("--seed-log", type=Path)
     parser.add_argument("--database-version", default="?")
     parser.add_argument("--settings", default="")
+    parser.add_argument("--server-pid", type=int, required=True, help="the gunicorn master")
     args = parser.parse_args()
     scenario = json.loads(args.scenario.read_text())
+    load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     if scenario["matches"] < 10_000:
         sys.exit(f"bench: the filter matches {scenario['matches']} contacts; page 200 needs 10,000")
 
@@ -163,20 +180,25 @@ def main() -> None:
     for label, path in pages.items():
         for _ in range(5):  # warm up: this worker's connection, the cache
             client.timed(path)
+        cpu_before = workers_cpu_seconds(args.server_pid)
         times = [client.timed(path)[0] for _ in range(SEQUENTIAL)]
+        cpu_ms = (workers_cpu_seconds(args.server_pid) - cpu_before) / SEQUENTIAL * 1000
         load = wrk(args.base, path, cookie)
         row = {
             "label": label, "path": path,
-            "p50": statistics.median(times), "p95": percentile(times, 95),
+            "p50": statistics.median(times), "p95": percentile(times, 95), "cpu": cpu_ms,
             "rps": load["requests"] / load["duration_s"],
             "load_p50": load["p50_ms"], "load_p95": load["p95_ms"], "load_p99": load["p99_ms"],
             "requests": load["requests"],
         }
         rows.append(row)
-        print(f"{label:36} p50 {row['p50']:6.1f} ms  p95 {row['p95']:6.1f} ms  {row['rps']:6.1f} req/s  "
+        print(f"{label:36} p50 {row['p50']:6.1f} ms  p95 {row['p95']:6.1f} ms  cpu {row['cpu']:5.1f} ms  "
+              f"{row['rps']:6.1f} req/s  "
               f"(under load p50 {row['load_p50']:.0f} / p95 {row['load_p95']:.0f} ms)", flush=True)
     _, html = client.timed(pages["2 tags + search, page 200"])
-    write_doc(rows, scenario, cold_ms, shown_count(html), machine(args.database_version), args)
+    info = machine(args.database_version)
+    info["load"] = f"{load_at_start} at the start, {info['load']} at the end"
+    write_doc(rows, scenario, cold_ms, shown_count(html), info, args)
 
 
 def write_doc(rows, scenario, cold_ms, count_text, info, args) -> None:
@@ -186,7 +208,7 @@ def write_doc(rows, scenario, cold_ms, count_text, info, args) -> None:
         START,
         f"Run of {info['date']} (commit {info['commit']}), `make bench`.",
         "",
-        f"- Machine: {info['cpus']} CPUs ({info['cpu']}), {info['memory']} memory, load average at the end "
+        f"- Machine: {info['cpus']} CPUs ({info['cpu']}), {info['memory']} memory; load average "
         f"{info['load']} (other work on the machine shares the CPUs).",
         f"- {info['postgresql']}; {args.settings}",
         f"- Python {info['python']}, gunicorn 2 sync workers, Redis cache, DEBUG off; wrk, the server and "
@@ -196,14 +218,15 @@ def write_doc(rows, scenario, cold_ms, count_text, info, args) -> None:
         f"{scenario['matches']:,} matches ({count_text} on the page), so page 200 (rows 9,951–10,000) exists.",
         "",
         f"Server time: {SEQUENTIAL} requests one after another on one connection. Under load: wrk, "
-        f"{CONNECTIONS} connections, {DURATION} s. Ratio: p50 against the baseline's p50.",
+        f"{CONNECTIONS} connections, {DURATION} s. Worker CPU: the gunicorn workers' CPU time per request during "
+        "the sequential run (PostgreSQL's own CPU not included). Ratio: p50 against the baseline's p50.",
         "",
-        "| page | p50 | p95 | req/s (16 conns) | p50 / p95 / p99 under load | ratio to baseline |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| page | p50 | p95 | worker CPU / request | req/s (16 conns) | p50 / p95 / p99 under load | ratio to baseline |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         lines.append(
-            f"| {row['label']} | {row['p50']:.1f} ms | {row['p95']:.1f} ms | {row['rps']:.1f} | "
+            f"| {row['label']} | {row['p50']:.1f} ms | {row['p95']:.1f} ms | {row['cpu']:.0f} ms | {row['rps']:.1f} | "
             f"{row['load_p50']:.0f} / {row['load_p95']:.0f} / {row['load_p99']:.0f} ms | "
             f"{row['p50'] / base['p50']:.2f}× |"
         )
