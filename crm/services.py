@@ -504,11 +504,13 @@ def order_create(
         external_id=external_id,
         created_by=actor,
     )
+    _after_commit_book_changed(contact.workspace_id)
     return order
 
 
 def order_delete(*, order: Order) -> None:
     order.delete()
+    _after_commit_book_changed(order.workspace_id)
 
 
 # Customer groups ---------------------------------------------------------------------------------------------------
@@ -526,6 +528,7 @@ def customer_group_members_add(*, group: CustomerGroup, contact_ids: Iterable[in
         [GroupMembership(group=group, contact_id=cid) for cid in new_ids], ignore_conflicts=True
     )
     _timeline_bulk(group.workspace_id, new_ids, TimelineEvent.Kind.GROUP_JOINED, group.name, actor)
+    _after_commit_book_changed(group.workspace_id)
     return len(new_ids)
 
 
@@ -534,6 +537,7 @@ def customer_group_member_remove(*, group: CustomerGroup, contact: Contact, acto
     deleted, _count = GroupMembership.objects.filter(group=group, contact=contact).delete()
     if deleted:
         _timeline_bulk(group.workspace_id, [contact.pk], TimelineEvent.Kind.GROUP_LEFT, group.name, actor)
+        _after_commit_book_changed(group.workspace_id)
 
 
 def _check_group_account(*, workspace_id: int, owner_account) -> None:
