@@ -2,6 +2,7 @@
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from crm.models import Member
 from tests.factories import MemberFactory, WeChatAccountFactory, WorkspaceFactory
@@ -19,6 +20,14 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _english_outside_requests():
+    """Code called straight from a test (services, commands) speaks English, so messages read the same in every
+    test; pages still speak the language each request asks for (Chinese by default, tests/crm/test_language.py)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@
 
 run.sh starts the server (gunicorn, 2 workers) and passes the scenario tests/bench/prepare.py chose. For each
 page this script measures
-- server time: 200 requests one after another on one keep-alive connection, timed around each request (over
-  loopback that is the server's time to within a fraction of a millisecond): p50 and p95;
+- server time: 200 requests per page one after another on one keep-alive connection, the pages taking turns,
+  timed around each request (over loopback that is the server's time to within a fraction of a millisecond):
+  p50 and p95;
 - throughput: wrk, 16 connections for DURATION seconds: requests per second and wrk's own p50/p95/p99;
 - the gunicorn workers' CPU time per request over the sequential run (from /proc): unlike the clock times it
   does not grow when other work on the machine competes for the CPUs;
@@ -89,17 +90,26 @@ class Client:
         return elapsed, html
 
 
-def workers_cpu_seconds(master: int) -> float:
-    """User + system CPU time of the gunicorn master's worker processes so far."""
-    total = 0
+def worker_pids(master: int) -> list[int]:
+    """The gunicorn master's worker processes."""
+    pids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == master:  # fields[1] is the parent's pid; [11] and [12] are utime and stime
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        if int(fields[1]) == master:  # the parent's pid
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (utime and stime of /proc/PID/stat)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -176,17 +186,26 @@ def main() -> None:
     print(f"cold (first request after a change), 2 tags + search, page 200: {cold_ms:.0f} ms; "
           f"the page says: {shown_count(html)}", flush=True)
 
+    # Server time: the pages take turns, request by request, so that whatever else runs on the machine weighs on
+    # all of them alike and the ratios stay fair.
+    for path in pages.values():
+        for _ in range(5):  # warm up: the worker's database connection, the cache
+            client.timed(path)
+    workers = worker_pids(args.server_pid)
+    times = {label: [] for label in pages}
+    cpu = dict.fromkeys(pages, 0.0)
+    for _ in range(SEQUENTIAL):
+        for label, path in pages.items():
+            before = cpu_seconds(workers)
+            times[label].append(client.timed(path)[0])
+            cpu[label] += cpu_seconds(workers) - before
     rows = []
     for label, path in pages.items():
-        for _ in range(5):  # warm up: this worker's connection, the cache
-            client.timed(path)
-        cpu_before = workers_cpu_seconds(args.server_pid)
-        times = [client.timed(path)[0] for _ in range(SEQUENTIAL)]
-        cpu_ms = (workers_cpu_seconds(args.server_pid) - cpu_before) / SEQUENTIAL * 1000
         load = wrk(args.base, path, cookie)
         row = {
             "label": label, "path": path,
-            "p50": statistics.median(times), "p95": percentile(times, 95), "cpu": cpu_ms,
+            "p50": statistics.median(times[label]), "p95": percentile(times[label], 95),
+            "cpu": cpu[label] / SEQUENTIAL * 1000,
             "rps": load["requests"] / load["duration_s"],
             "load_p50": load["p50_ms"], "load_p95": load["p95_ms"], "load_p99": load["p99_ms"],
             "requests": load["requests"],
@@ -217,7 +236,8 @@ def write_doc(rows, scenario, cold_ms, count_text, info, args) -> None:
         f"- Filter: has all of the tags {' + '.join(scenario['tag_names'])} and search “{scenario['q']}”: "
         f"{scenario['matches']:,} matches ({count_text} on the page), so page 200 (rows 9,951–10,000) exists.",
         "",
-        f"Server time: {SEQUENTIAL} requests one after another on one connection. Under load: wrk, "
+        f"Server time: {SEQUENTIAL} requests per page one after another on one connection, the pages taking "
+        "turns. Under load: wrk, "
         f"{CONNECTIONS} connections, {DURATION} s. Worker CPU: the gunicorn workers' CPU time per request during "
         "the sequential run (PostgreSQL's own CPU not included). Ratio: p50 against the baseline's p50.",
         "",

@@ -139,7 +139,7 @@ def test_undoing_twice_shows_a_clear_message(owner, owner_client, twins):
     keep, other = twins
     merge = contact_merge(survivor=keep, duplicate=other, actor=owner.user)
     owner_client.post(undo_url(merge))
-    response = owner_client.post(undo_url(merge), follow=True)
+    response = owner_client.post(undo_url(merge), follow=True, HTTP_ACCEPT_LANGUAGE="en")
     assert "undone already" in response.content.decode()
 
 

@@ -129,3 +129,43 @@ def test_every_message_in_the_catalogue_is_translated_and_none_is_fuzzy():
         if not msgstrs or any(not "".join(parts) for parts in msgstrs):
             untranslated.append(lines[0])
     assert untranslated == []
+
+
+def _h1(html: str) -> str:
+    return re.search(r"<h1[^>]*>(.*?)</h1>", html, re.DOTALL).group(1).strip()
+
+
+def test_the_segment_list_is_in_chinese_by_default(owner_client):
+    response = owner_client.get(reverse("crm:segment_list"))
+    assert response.status_code == 200
+    html = _html(response)
+    assert '<html lang="zh-hans">' in html
+    assert "分群" in _h1(html)
+    assert ">客户分群</a>" in _nav(html)
+    assert "新建客户分群" in html
+    assert "New segment" not in html
+
+
+def test_the_import_page_is_in_chinese_by_default(owner_client):
+    response = owner_client.get(reverse("crm:import_list"))
+    assert response.status_code == 200
+    html = _html(response)
+    assert "导入" in _h1(html)
+    assert "上传文件" in html
+    assert "Import contacts or orders" not in html
+
+
+def test_the_duplicates_page_is_in_chinese_by_default(owner_client):
+    response = owner_client.get(reverse("crm:duplicate_list"))
+    assert response.status_code == 200
+    html = _html(response)
+    assert "重复" in _h1(html)
+    assert ">重复客户</a>" in _nav(html)
+    assert "Duplicates" not in html
+
+
+def test_the_new_pages_stay_english_on_request(owner_client):
+    english = {"accept-language": "en"}
+    assert "Segments" in _h1(_html(owner_client.get(reverse("crm:segment_list"), headers=english)))
+    assert "Import" in _h1(_html(owner_client.get(reverse("crm:import_list"), headers=english)))
+    assert "Duplicates" in _h1(_html(owner_client.get(reverse("crm:duplicate_list"), headers=english)))

@@ -28,6 +28,10 @@ def book(workspace):
     return {"one": one, "two": two, "old": old}
 
 
+# Pages speak Chinese by default; these tests read English messages.
+ENGLISH = {"HTTP_ACCEPT_LANGUAGE": "en"}
+
+
 @pytest.fixture
 def segment(workspace, book):
     return Segment.objects.create(
@@ -37,7 +41,7 @@ def segment(workspace, book):
 
 def builder_post(client, rule, url=None, **fields):
     data = {"rule": rule if isinstance(rule, str) else json.dumps(rule), **fields}
-    return client.post(url or reverse("crm:segment_builder"), data, HTTP_HX_REQUEST="true")
+    return client.post(url or reverse("crm:segment_builder"), data, HTTP_HX_REQUEST="true", **ENGLISH)
 
 
 def rule_in(response) -> dict:
@@ -126,7 +130,7 @@ def test_a_teammate_creates_a_segment_from_the_builders_inputs(teammate_client, 
 
 def test_an_invalid_rule_is_not_saved_and_the_builder_says_why(owner_client, workspace):
     rule = rule_of({"field": "stage", "values": []})
-    response = owner_client.post(reverse("crm:segment_create"), {"name": "空的", "rule": json.dumps(rule)})
+    response = owner_client.post(reverse("crm:segment_create"), {"name": "空的", "rule": json.dumps(rule)}, **ENGLISH)
     assert response.status_code == 200
     assert not Segment.objects.filter(workspace=workspace).exists()
     assert response.context["tree"]["children"][0]["errors"] == ["Choose at least one."]
@@ -136,7 +140,7 @@ def test_an_invalid_rule_is_not_saved_and_the_builder_says_why(owner_client, wor
 def test_a_tag_of_another_workspace_is_a_form_error_not_a_leak(owner_client, workspace, outsider):
     foreign = TagFactory(workspace=outsider.workspace, name="别家标签")
     rule = rule_of({"field": "tags", "match": "any", "tags": [foreign.pk]})
-    response = owner_client.post(reverse("crm:segment_create"), {"name": "偷看", "rule": json.dumps(rule)})
+    response = owner_client.post(reverse("crm:segment_create"), {"name": "偷看", "rule": json.dumps(rule)}, **ENGLISH)
     assert response.status_code == 200
     assert not Segment.objects.filter(workspace=workspace).exists()
     content = response.content.decode()
@@ -144,7 +148,9 @@ def test_a_tag_of_another_workspace_is_a_form_error_not_a_leak(owner_client, wor
 
 
 def test_a_duplicate_name_is_a_form_error(owner_client, segment):
-    response = owner_client.post(reverse("crm:segment_create"), {"name": "老客们", "rule": json.dumps(empty_rule())})
+    response = owner_client.post(
+        reverse("crm:segment_create"), {"name": "老客们", "rule": json.dumps(empty_rule())}, **ENGLISH
+    )
     assert response.status_code == 200
     assert "exists already" in response.content.decode()
     assert Segment.objects.filter(name="老客们").count() == 1
@@ -162,7 +168,9 @@ def test_editing_a_segment_saves_its_new_rule(owner_client, segment):
 
 def test_a_segment_cannot_be_edited_to_contain_itself(owner_client, segment):
     rule = rule_of({"field": "in_segment", "segment": segment.pk})
-    response = owner_client.post(reverse("crm:segment_edit", args=[segment.pk]), {"name": "x", "rule": json.dumps(rule)})
+    response = owner_client.post(
+        reverse("crm:segment_edit", args=[segment.pk]), {"name": "x", "rule": json.dumps(rule)}, **ENGLISH
+    )
     assert response.status_code == 200
     assert "cannot contain itself" in response.content.decode()
 
@@ -299,6 +307,6 @@ def test_a_nested_segment_with_a_broken_stored_rule_shows_an_error_not_a_500(own
 
 def test_editing_a_segment_whose_stored_rule_is_unreadable_starts_the_builder_again(owner_client, workspace):
     segment = Segment.objects.create(workspace=workspace, name="旧的", rule=[1, 2])
-    response = owner_client.get(reverse("crm:segment_edit", args=[segment.pk]))
+    response = owner_client.get(reverse("crm:segment_edit", args=[segment.pk]), **ENGLISH)
     assert response.status_code == 200
     assert "could not be read" in response.content.decode()

@@ -12,7 +12,7 @@ import io
 import sys
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, no_translations
 from tqdm import tqdm
 
 from crm import imports
@@ -38,6 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--rejects", default="", help="write the rejected rows with their reasons to this CSV file")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    @no_translations  # the command line speaks English; the web UI is Chinese by default
     def handle(self, *args, kind, file, workspace, dry_run, map, encoding, account, rejects, no_progress, **options):
         found = Workspace.objects.filter(slug=workspace).first()
         if found is None:

@@ -5,7 +5,7 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, no_translations
 from tqdm import tqdm
 
 from crm.models import Workspace
@@ -25,6 +25,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    @no_translations  # the command line speaks English; the web UI is Chinese by default
     def handle(self, *args, workspace, contacts, orders_per_contact, seed, reference, no_progress, **options):
         found = Workspace.objects.filter(slug=workspace).first()
         if found is None:

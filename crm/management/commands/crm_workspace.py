@@ -14,7 +14,7 @@ import sys
 
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, no_translations
 from django.core.validators import validate_slug
 from django.db import transaction
 
@@ -45,6 +45,7 @@ class Command(BaseCommand):
         add_member.add_argument("username", help="Username of the member (created if missing).")
         add_member.add_argument("--role", choices=[choice.value for choice in Member.Role], default=Member.Role.STAFF)
 
+    @no_translations  # the command line speaks English; the web UI is Chinese by default
     def handle(self, *args, action, **options):
         if action == "create":
             self._create(slug=options["slug"], owner=options["owner"], name=options.get("name"))
