@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from crm import selectors
 from crm.models import Contact, CustomerGroup, Member, Order, Tag, TagGroup, TimelineEvent, WeChatAccount
 from crm.phones import normalize_phone
+from crm.widgets import FastSelectMultiple
 from crm.selectors import ContactFilter
 
 TAG_SEPARATORS = re.compile(r"[,，;；、\n]+")
@@ -33,9 +34,15 @@ class ContactFilterForm(forms.Form):
         label=_("Search"), required=False, max_length=100,
         widget=forms.TextInput(attrs={"placeholder": _("Nickname, remark, WeChat ID or phone"), "type": "search"}),
     )
-    tags_all = forms.TypedMultipleChoiceField(label=_("Has all of these tags"), coerce=int, required=False)
-    tags_any = forms.TypedMultipleChoiceField(label=_("Has any of these tags"), coerce=int, required=False)
-    tags_none = forms.TypedMultipleChoiceField(label=_("Has none of these tags"), coerce=int, required=False)
+    tags_all = forms.TypedMultipleChoiceField(
+        label=_("Has all of these tags"), coerce=int, required=False, widget=FastSelectMultiple
+    )
+    tags_any = forms.TypedMultipleChoiceField(
+        label=_("Has any of these tags"), coerce=int, required=False, widget=FastSelectMultiple
+    )
+    tags_none = forms.TypedMultipleChoiceField(
+        label=_("Has none of these tags"), coerce=int, required=False, widget=FastSelectMultiple
+    )
     tag_group = forms.TypedChoiceField(label=_("Tag group"), coerce=int, required=False, empty_value=None)
     account = forms.TypedChoiceField(label=_("WeChat account"), coerce=int, required=False, empty_value=None)
     stage = forms.ChoiceField(label=_("Lifecycle stage"), required=False)

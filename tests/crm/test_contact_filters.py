@@ -117,3 +117,13 @@ def test_a_staff_member_limited_to_one_account_sees_only_its_contacts(workspace)
     assert names_listed(client, f"?account={theirs.pk}") == {"我的"}  # not a choice: ignored, not leaked
     assert client.get(reverse("crm:contact_detail", args=[hidden.pk])).status_code == 404
     assert client.get(reverse("crm:contact_detail", args=[visible.pk])).status_code == 200
+
+
+def test_the_tag_filter_keeps_the_chosen_tags_selected_and_escapes_their_names(owner_client, workspace):
+    group = TagGroupFactory(workspace=workspace, name="<b>等级</b>")
+    chosen = TagFactory(workspace=workspace, name="<script>x</script>", group=group)
+    TagFactory(workspace=workspace, name="其他")
+    html = owner_client.get(reverse("crm:contact_list") + f"?tags_all={chosen.pk}").content.decode()
+    assert f'<option value="{chosen.pk}" selected>&lt;script&gt;x&lt;/script&gt;</option>' in html
+    assert '<optgroup label="&lt;b&gt;等级&lt;/b&gt;">' in html
+    assert "<script>x</script>" not in html

@@ -1,0 +1,38 @@
+"""Form widgets Django does not ship in a fast enough form."""
+
+from django import forms
+from django.utils.html import format_html, format_html_join
+
+
+class FastSelectMultiple(forms.SelectMultiple):
+    """A <select multiple> with <optgroup>s, rendered in Python rather than through one template per option.
+
+    Django renders every <option> through its own template include; the contact list's three tag filters have some
+    200 options, which cost more than the rest of the page (profiled: over half of the list's server time).
+    format_html escapes every tag name.
+    """
+
+    def render(self, name, value, attrs=None, renderer=None):
+        selected = {str(v) for v in value or ()}
+        attributes = format_html_join(
+            "", ' {}="{}"', ((key, val) for key, val in self.build_attrs(self.attrs, attrs).items() if val is not None)
+        )
+        groups = format_html_join("", "{}", ((self._group_html(label, choices, selected),) for label, choices in self._groups()))
+        return format_html('<select name="{}" multiple{}>{}</select>', name, attributes, groups)
+
+    def _groups(self):
+        """(label, [(value, text), ...]) pairs; the label is None for an option outside any group."""
+        for value, text in self.choices:
+            if isinstance(text, (list, tuple)):
+                yield value, list(text)
+            else:
+                yield None, [(value, text)]
+
+    @staticmethod
+    def _group_html(label, choices, selected):
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            ((value, " selected" if str(value) in selected else "", text) for value, text in choices),
+        )
+        return options if label is None else format_html('<optgroup label="{}">{}</optgroup>', label, options)
