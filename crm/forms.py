@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from crm import selectors
 from crm.models import Contact, CustomerGroup, Member, Order, Tag, TagGroup, TimelineEvent, WeChatAccount
 from crm.phones import normalize_phone
-from crm.widgets import FastSelectMultiple
+from crm.widgets import FastSelect, FastSelectMultiple
 from crm.selectors import ContactFilter
 
 TAG_SEPARATORS = re.compile(r"[,，;；、\n]+")
@@ -43,10 +43,10 @@ class ContactFilterForm(forms.Form):
     tags_none = forms.TypedMultipleChoiceField(
         label=_("Has none of these tags"), coerce=int, required=False, widget=FastSelectMultiple
     )
-    tag_group = forms.TypedChoiceField(label=_("Tag group"), coerce=int, required=False, empty_value=None)
-    account = forms.TypedChoiceField(label=_("WeChat account"), coerce=int, required=False, empty_value=None)
-    stage = forms.ChoiceField(label=_("Lifecycle stage"), required=False)
-    source = forms.ChoiceField(label=_("Source"), required=False)
+    tag_group = forms.TypedChoiceField(label=_("Tag group"), coerce=int, required=False, empty_value=None, widget=FastSelect)
+    account = forms.TypedChoiceField(label=_("WeChat account"), coerce=int, required=False, empty_value=None, widget=FastSelect)
+    stage = forms.ChoiceField(label=_("Lifecycle stage"), required=False, widget=FastSelect)
+    source = forms.ChoiceField(label=_("Source"), required=False, widget=FastSelect)
 
     def __init__(self, *args, member: Member, **kwargs):
         super().__init__(*args, **kwargs)

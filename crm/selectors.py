@@ -213,6 +213,25 @@ class _ContactIds:
         return ids[start - offset : stop - offset]
 
 
+def contact_list_rows(*, contacts: QuerySet[Contact]) -> list[Contact]:
+    """A page of the contact list, each contact with .tag_names, .stage_label and .source_label set.
+
+    Tag names come from one flat query rather than a prefetch of link and tag objects (about 500 of each on a
+    page), and labels from one lookup table: the list renders a thousand fewer model instances and lazy strings.
+    """
+    rows = list(contacts.defer("description", "created_at", "updated_at"))
+    names: dict[int, list[str]] = {row.pk: [] for row in rows}
+    links = ContactTag.objects.filter(content_object_id__in=names).order_by("tag__name")
+    for contact_id, tag_name in links.values_list("content_object_id", "tag__name"):
+        names[contact_id].append(tag_name)
+    stages, sources = dict(Contact.Stage.choices), dict(Contact.Source.choices)
+    for row in rows:
+        row.tag_names = names[row.pk]
+        row.stage_label = stages.get(row.stage, row.stage)
+        row.source_label = sources.get(row.source, row.source)
+    return rows
+
+
 def _version_key(workspace_id: int) -> str:
     return f"crm:book-version:{workspace_id}"
 
