@@ -229,6 +229,7 @@ def contact_list_rows(*, contacts: QuerySet[Contact]) -> list[Contact]:
         row.tag_names = names[row.pk]
         row.stage_label = stages.get(row.stage, row.stage)
         row.source_label = sources.get(row.source, row.source)
+        row.added_on = timezone.localdate(row.added_at).isoformat()
     return rows
 
 
