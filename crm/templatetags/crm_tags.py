@@ -1,11 +1,13 @@
 from django import template
-from django.utils.html import format_html_join
+from django.utils.html import format_html
 
 register = template.Library()
+
+TAG_CHIP = '<span class="tag">{}</span>'
 
 
 @register.simple_tag
 def tag_chips(names):
-    """Tag names as chips, built in one call: a contact list page holds about 500 of them, and a template loop
-    renders each through several variable lookups. format_html_join escapes every name."""
-    return format_html_join("", '<span class="tag">{}</span>', ((name,) for name in names))
+    """Tag names as chips, in one format_html call: a contact list page holds about 500 of them, and a template
+    loop (or one format_html per chip) costs several times more. format_html escapes every name."""
+    return format_html(TAG_CHIP * len(names), *names) if names else ""

@@ -178,3 +178,11 @@ def test_another_workspaces_order_cannot_be_deleted(outsider_client, workspace):
     response = outsider_client.post(reverse("crm:order_delete", args=[order.contact_id, order.pk]))
     assert response.status_code == 404
     assert order.contact.orders.exists()
+
+
+def test_tag_chips_on_the_list_are_escaped(owner_client, workspace):
+    contact = ContactFactory(workspace=workspace)
+    tag_contact(contact, TagFactory(workspace=workspace, name="<img src=x onerror=alert(1)>"), TagFactory(workspace=workspace, name="{}"))
+    html = owner_client.get(reverse("crm:contact_list")).content.decode()
+    assert '<span class="tag">&lt;img src=x onerror=alert(1)&gt;</span>' in html
+    assert '<span class="tag">{}</span>' in html
