@@ -1,6 +1,7 @@
 """Writes to the customer book. Every service takes the workspace (or a row that belongs to one) and stays in it."""
 
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from datetime import datetime
@@ -31,6 +32,17 @@ from crm.selectors import book_changed
 
 BULK_BATCH_SIZE = 2000
 TAG_NAME_MAX_LENGTH = 50
+
+
+@contextmanager
+def _name_must_be_free(message: str, name: str):
+    """Turn the unique-name constraint's IntegrityError (the name taken meanwhile by another request) into the
+    same clear error the form gives, instead of a 500."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError:
+        raise ValidationError(message, params={"name": name}) from None
 
 
 def batched(iterable: Iterable, size: int):
@@ -158,21 +170,15 @@ def _check_account_name(*, workspace_id: int, name: str, exclude_pk: int | None 
 
 def wechat_account_create(*, workspace: Workspace, name: str, wechat_id: str = "", capacity: int = 10_000):
     _check_account_name(workspace_id=workspace.pk, name=name)
-    try:
-        with transaction.atomic():
-            return WeChatAccount.objects.create(workspace=workspace, name=name, wechat_id=wechat_id, capacity=capacity)
-    except IntegrityError:  # the same name added meanwhile by another request
-        raise ValidationError(_("A WeChat account named “%(name)s” exists already."), params={"name": name}) from None
+    with _name_must_be_free(_("A WeChat account named “%(name)s” exists already."), name):
+        return WeChatAccount.objects.create(workspace=workspace, name=name, wechat_id=wechat_id, capacity=capacity)
 
 
 def wechat_account_update(*, account: WeChatAccount, name: str, wechat_id: str, capacity: int) -> WeChatAccount:
     _check_account_name(workspace_id=account.workspace_id, name=name, exclude_pk=account.pk)
     account.name, account.wechat_id, account.capacity = name, wechat_id, capacity
-    try:
-        with transaction.atomic():
-            account.save(update_fields=["name", "wechat_id", "capacity"])
-    except IntegrityError:
-        raise ValidationError(_("A WeChat account named “%(name)s” exists already."), params={"name": name}) from None
+    with _name_must_be_free(_("A WeChat account named “%(name)s” exists already."), name):
+        account.save(update_fields=["name", "wechat_id", "capacity"])
     return account
 
 
@@ -384,21 +390,15 @@ def tag_update(*, tag: Tag, name: str, group: TagGroup | None) -> Tag:
 
 
 def tag_group_create(*, workspace: Workspace, name: str, exclusive: bool = False, position: int = 0) -> TagGroup:
-    try:
-        with transaction.atomic():
-            return TagGroup.objects.create(workspace=workspace, name=name, exclusive=exclusive, position=position)
-    except IntegrityError:
-        raise ValidationError(_("A tag group named “%(name)s” exists already."), params={"name": name}) from None
+    with _name_must_be_free(_("A tag group named “%(name)s” exists already."), name):
+        return TagGroup.objects.create(workspace=workspace, name=name, exclusive=exclusive, position=position)
 
 
 def tag_group_update(*, group: TagGroup, name: str, exclusive: bool, position: int) -> TagGroup:
     """Change a tag group. Making it exclusive takes no tags off: contacts already holding several keep them."""
     group.name, group.exclusive, group.position = name, exclusive, position
-    try:
-        with transaction.atomic():
-            group.save(update_fields=["name", "exclusive", "position"])
-    except IntegrityError:
-        raise ValidationError(_("A tag group named “%(name)s” exists already."), params={"name": name}) from None
+    with _name_must_be_free(_("A tag group named “%(name)s” exists already."), name):
+        group.save(update_fields=["name", "exclusive", "position"])
     _after_commit_book_changed(group.workspace_id)
     return group
 
@@ -547,23 +547,17 @@ def _check_group_account(*, workspace_id: int, owner_account) -> None:
 
 def customer_group_create(*, workspace: Workspace, name: str, owner_account=None, notes: str = "") -> CustomerGroup:
     _check_group_account(workspace_id=workspace.pk, owner_account=owner_account)
-    try:
-        with transaction.atomic():
-            return CustomerGroup.objects.create(
-                workspace=workspace, name=name, owner_account=owner_account, notes=notes
-            )
-    except IntegrityError:
-        raise ValidationError(_("A group named “%(name)s” exists already."), params={"name": name}) from None
+    with _name_must_be_free(_("A group named “%(name)s” exists already."), name):
+        return CustomerGroup.objects.create(
+            workspace=workspace, name=name, owner_account=owner_account, notes=notes
+        )
 
 
 def customer_group_update(*, group: CustomerGroup, name: str, owner_account=None, notes: str = "") -> CustomerGroup:
     _check_group_account(workspace_id=group.workspace_id, owner_account=owner_account)
     group.name, group.owner_account, group.notes = name, owner_account, notes
-    try:
-        with transaction.atomic():
-            group.save(update_fields=["name", "owner_account", "notes"])
-    except IntegrityError:
-        raise ValidationError(_("A group named “%(name)s” exists already."), params={"name": name}) from None
+    with _name_must_be_free(_("A group named “%(name)s” exists already."), name):
+        group.save(update_fields=["name", "owner_account", "notes"])
     return group
 
 
@@ -597,25 +591,19 @@ def segment_create(*, workspace: Workspace, name: str, rule, description: str = 
     """A saved segment; the rule is validated against the workspace (crm.segments.validate_rule)."""
     rule = validate_rule(workspace=workspace, rule=rule)
     _check_segment_name(workspace_id=workspace.pk, name=name)
-    try:
-        with transaction.atomic():
-            return Segment.objects.create(
-                workspace=workspace, name=name, description=description, rule=rule, rule_version=RULE_VERSION,
-                created_by=actor,
-            )
-    except IntegrityError:
-        raise ValidationError(_("A segment named “%(name)s” exists already."), params={"name": name}) from None
+    with _name_must_be_free(_("A segment named “%(name)s” exists already."), name):
+        return Segment.objects.create(
+            workspace=workspace, name=name, description=description, rule=rule, rule_version=RULE_VERSION,
+            created_by=actor,
+        )
 
 
 def segment_update(*, segment, name: str, rule, description: str = ""):
     rule = validate_rule(workspace=segment.workspace, rule=rule, segment=segment)
     _check_segment_name(workspace_id=segment.workspace_id, name=name, exclude_pk=segment.pk)
     segment.name, segment.description, segment.rule, segment.rule_version = name, description, rule, RULE_VERSION
-    try:
-        with transaction.atomic():
-            segment.save(update_fields=["name", "description", "rule", "rule_version", "updated_at"])
-    except IntegrityError:
-        raise ValidationError(_("A segment named “%(name)s” exists already."), params={"name": name}) from None
+    with _name_must_be_free(_("A segment named “%(name)s” exists already."), name):
+        segment.save(update_fields=["name", "description", "rule", "rule_version", "updated_at"])
     return segment
 
 
