@@ -1,0 +1,155 @@
+"""Importing a file's rows (import_rows): rows are parsed and checked one by one (a bad row is rejected with its
+line, column and reason, the good ones go on), then matched and written in batches of BATCH_SIZE rows, each batch in
+its own transaction. A dry run does the same matching and counting and writes nothing.
+
+BATCH_SIZE is read from the crm.imports package when used, so that it can be changed there (tests do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from crm import imports, selectors
+from crm.imports.mapping import mapping_errors
+from crm.imports.parsing import RejectsWriter, _Row
+from crm.imports.reading import ImportFileError, open_table
+from crm.imports.writing import _ContactImporter, _OrderImporter
+from crm.models import ImportJob, Member, WeChatAccount, Workspace
+
+REPORT_LIMIT = 50  # how many row reasons a dry run or a summary lists; the counts cover every row
+
+
+@dataclass
+class ReportLine:
+    line: int
+    outcome: str  # created, updated, skipped or rejected
+    column: str
+    code: str
+    reason: str
+
+
+@dataclass
+class ImportResult:
+    total: int = 0
+    processed: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    contacts_created: int = 0  # orders: the new customers
+    report: list[ReportLine] = field(default_factory=list)
+    stopped_early: bool = False  # a dry run that checked only the first rows
+
+    def note(self, line: int, outcome: str, column: str, code: str, reason: str) -> None:
+        if len(self.report) < REPORT_LIMIT:
+            self.report.append(ReportLine(line, outcome, column, code, reason))
+
+    def add(self, other: "ImportResult") -> None:
+        for name in ("processed", "created", "updated", "skipped", "rejected", "contacts_created"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for entry in other.report:
+            if len(self.report) < REPORT_LIMIT:
+                self.report.append(entry)
+
+    def summary(self) -> str:
+        text = _("%(processed)d rows: %(created)d created, %(updated)d updated, %(skipped)d skipped, %(rejected)d rejected") % {
+            "processed": self.processed, "created": self.created, "updated": self.updated,
+            "skipped": self.skipped, "rejected": self.rejected,
+        }
+        if self.contacts_created:
+            text += _(" (%(n)d new customers added as contacts)") % {"n": self.contacts_created}
+        return text
+
+
+@dataclass
+class ImportSpec:
+    """What to import into where: the workspace, the column → field mapping, and for new contacts their WeChat
+    account. With a member, contacts are matched among those the member sees (a staff member limited to some
+    accounts never touches the others'); without one (the command line), in the whole workspace."""
+
+    workspace: Workspace
+    kind: str
+    columns: dict[str, str]
+    account: WeChatAccount | None = None
+    member: Member | None = None
+    actor: object = None
+    file_name: str = ""
+
+
+def import_rows(
+    spec: ImportSpec,
+    stream,
+    *,
+    name: str,
+    encoding: str = "",
+    dry_run: bool = False,
+    start: int = 0,
+    limit: int | None = None,
+    rejects: RejectsWriter | Callable | None = None,
+    on_batch: Callable[[ImportResult], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Import (or, with dry_run, only check) the file's rows and return what happened.
+
+    `start` rows are taken as done (committed by an earlier, interrupted run): they are only parsed again so that
+    their rejects reach the rejects file once more; they are neither written nor counted. Each batch after them is
+    written in its own transaction, and `on_batch(batch result)` runs inside that transaction, so the job's progress
+    commits with the batch. `rejects` is a function called with the header that returns a RejectsWriter (or one),
+    `progress(rows done)` is called after each batch.
+    """
+    result = ImportResult()
+    with open_table(stream, name=name, encoding=encoding) as table:
+        errors = mapping_errors(spec.kind, table.header, spec.columns)
+        if errors:
+            raise ImportFileError(" ".join(errors))
+        importer_class = _ContactImporter if spec.kind == ImportJob.Kind.CONTACTS else _OrderImporter
+        importer = importer_class(spec, table.header, dry_run=dry_run)
+        writer = rejects(table.header) if callable(rejects) else rejects
+        batch: list[_Row] = []
+        batch_result = ImportResult()
+        seen_rows = 0
+
+        def flush():
+            nonlocal batch, batch_result
+            if batch:
+                importer.write_batch(batch, batch_result)
+            if on_batch and not dry_run:
+                on_batch(batch_result)
+            result.add(batch_result)
+            batch, batch_result = [], ImportResult()
+
+        for number, cells in table.rows:
+            seen_rows += 1
+            if limit is not None and seen_rows > limit:
+                result.stopped_early = True
+                break
+            row = importer.parse(number, cells)
+            if seen_rows <= start:
+                if row.issues and writer:
+                    writer.write(row)
+                continue
+            batch_result.processed += 1
+            if row.issues:
+                batch_result.rejected += 1
+                for column, code, reason in row.issues:
+                    batch_result.note(row.line, "rejected", column, code, reason)
+                if writer:
+                    writer.write(row)
+            else:
+                batch.append(row)
+            if batch_result.processed >= imports.BATCH_SIZE:
+                with transaction.atomic():
+                    flush()
+                if progress:
+                    progress(start + result.processed)
+        with transaction.atomic():
+            flush()
+        if progress:
+            progress(start + result.processed)
+    if not dry_run and result.processed:
+        transaction.on_commit(lambda: selectors.book_changed(workspace_id=spec.workspace.pk))
+    return result
