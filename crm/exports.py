@@ -7,6 +7,7 @@ spreadsheet would read as a formula is neutralised (`neutralise`).
 
 import csv
 import io
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime, tzinfo
@@ -201,6 +202,12 @@ def xlsx_file(rows: Iterable[list], *, header: list[str] | None = None, max_rows
     workbook.save(output)
     output.seek(0)
     return output, truncated
+
+
+def segment_stem(segment) -> str:
+    """The segment's name as the start of a file name: letters, digits and Chinese kept, anything else a dash."""
+    name = re.sub(r"[^\w]+", "-", segment.name).strip("-_")
+    return f"segment-{name}" if name else f"segment-{segment.pk}"
 
 
 def export_filename(*, stem: str, extension: str, time_zone: str | None = None) -> str:

@@ -1,8 +1,13 @@
-"""The contact list, with its current filter, as a CSV or Excel download."""
+"""The contact list, with its current filter, or a saved segment, as a CSV or Excel download."""
 
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.http import content_disposition_header
 
-from crm import exports, selectors
+from crm import exports, segments, selectors
+from crm.models import Segment
 from crm.forms import contact_filter_from_query
 from crm.views.access import member_required
 
@@ -19,7 +24,7 @@ def csv_response(request, contacts, *, stem: str = "contacts") -> StreamingHttpR
     rows = exports.export_rows(contacts, time_zone=time_zone)
     response = StreamingHttpResponse(exports.csv_chunks(rows), content_type="text/csv; charset=utf-8")
     filename = exports.export_filename(stem=stem, extension="csv", time_zone=time_zone)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
     response["Cache-Control"] = "private, no-store"
     return response
 
@@ -50,3 +55,29 @@ def contact_export_csv(request):
 @member_required
 def contact_export_xlsx(request):
     return xlsx_response(request, _filtered_contacts(request))
+
+
+def _segment_contacts(request, pk):
+    """The segment's contacts as the member sees them, or None when its rule no longer validates."""
+    segment = get_object_or_404(Segment, workspace=request.workspace, pk=pk)
+    try:
+        return segment, segments.segment_contacts_for_member(member=request.member, rule=segment.rule)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return segment, None
+
+
+@member_required
+def segment_export_csv(request, pk):
+    segment, contacts = _segment_contacts(request, pk)
+    if contacts is None:
+        return redirect("crm:segment_detail", pk=segment.pk)
+    return csv_response(request, contacts, stem=exports.segment_stem(segment))
+
+
+@member_required
+def segment_export_xlsx(request, pk):
+    segment, contacts = _segment_contacts(request, pk)
+    if contacts is None:
+        return redirect("crm:segment_detail", pk=segment.pk)
+    return xlsx_response(request, contacts, stem=exports.segment_stem(segment))
