@@ -20,11 +20,11 @@ def split_tag_names(text: str) -> list[str]:
     return [name.strip() for name in TAG_SEPARATORS.split(text or "") if name.strip()]
 
 
-def grouped_tag_choices(tags) -> list:
-    """Tag choices as <optgroup>s by tag group, ungrouped tags last."""
+def grouped_tag_choices(tags: list[tuple[str, int, str]]) -> list:
+    """Tag choices as <optgroup>s by tag group, ungrouped tags last; `tags` as in selectors.FilterChoices."""
     groups: dict[str, list] = {}
-    for tag in tags:
-        groups.setdefault(tag.group.name if tag.group else "", []).append((tag.pk, tag.name))
+    for group_name, pk, name in tags:
+        groups.setdefault(group_name, []).append((pk, name))
     ungrouped = groups.pop("", [])
     return [(name, choices) for name, choices in groups.items()] + ([(_("Other tags"), ungrouped)] if ungrouped else [])
 
@@ -50,16 +50,13 @@ class ContactFilterForm(forms.Form):
 
     def __init__(self, *args, member: Member, **kwargs):
         super().__init__(*args, **kwargs)
-        tag_choices = grouped_tag_choices(selectors.tags_of_workspace(workspace=member.workspace))
+        choices = selectors.contact_filter_choices(member=member)
+        tag_choices = grouped_tag_choices(choices.tags)
         for name in ("tags_all", "tags_any", "tags_none"):
             self.fields[name].choices = tag_choices
         everything = [("", _("All"))]
-        self.fields["tag_group"].choices = everything + [
-            (g.pk, g.name) for g in selectors.tag_groups_of_workspace(workspace=member.workspace)
-        ]
-        self.fields["account"].choices = everything + [
-            (a.pk, a.name) for a in selectors.accounts_visible_to(member=member)
-        ]
+        self.fields["tag_group"].choices = everything + choices.tag_groups
+        self.fields["account"].choices = everything + choices.accounts
         self.fields["stage"].choices = everything + list(Contact.Stage.choices)
         self.fields["source"].choices = everything + list(Contact.Source.choices)
 

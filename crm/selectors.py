@@ -126,6 +126,11 @@ def _search(text: str) -> Q:
     return match
 
 
+def member_scope(member: Member) -> str:
+    """What part of the book the member sees, as a cache key part: everyone sees the same unless limited."""
+    return "all" if member.sees_all_accounts else f"member{member.pk}"
+
+
 def contact_list_count(*, member: Member, filters: ContactFilter, contacts: QuerySet[Contact]) -> int:
     """How many contacts the filter matches, counted once and reused until the book changes or the cache expires.
 
@@ -135,10 +140,9 @@ def contact_list_count(*, member: Member, filters: ContactFilter, contacts: Quer
     """
     if _ContactIds.wanted(filters):
         return _ContactIds.of(member=member, filters=filters, contacts=contacts).count
-    scope = "all" if member.sees_all_accounts else f"member{member.pk}"
     return cached_for_workspace(
         workspace_id=member.workspace_id,
-        name=f"contact-count:{scope}:{filters.fingerprint()}",
+        name=f"contact-count:{member_scope(member)}:{filters.fingerprint()}",
         compute=contacts.count,
     )
 
@@ -178,7 +182,7 @@ class _ContactIds:
 
     @classmethod
     def of(cls, *, member: Member, filters: ContactFilter, contacts: QuerySet[Contact]) -> "_ContactIds":
-        scope = "all" if member.sees_all_accounts else f"member{member.pk}"
+        scope = member_scope(member)
         version = book_version(workspace_id=member.workspace_id)
         key = f"crm:{member.workspace_id}:{version}:contact-ids:{scope}:{filters.fingerprint()}"
         meta = cache.get(key)
@@ -302,6 +306,36 @@ def tags_of_workspace(*, workspace: Workspace) -> QuerySet[Tag]:
 
 def tag_groups_of_workspace(*, workspace: Workspace) -> QuerySet[TagGroup]:
     return TagGroup.objects.filter(workspace=workspace)
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    """What the contact list's filters offer, as plain values: built on every list request otherwise."""
+
+    tags: list[tuple[str, int, str]]  # (tag group name, "" for none; tag id; tag name), in tags_of_workspace order
+    tag_groups: list[tuple[int, str]]
+    accounts: list[tuple[int, str]]  # the accounts the member sees
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [name for _group, _pk, name in self.tags]
+
+
+def contact_filter_choices(*, member: Member) -> FilterChoices:
+    """The tags, tag groups and accounts to filter by, cached until the book changes (every service that adds,
+    renames or removes one of them calls book_changed)."""
+
+    def compute():
+        tags = tags_of_workspace(workspace=member.workspace).values_list("group__name", "pk", "name")
+        return FilterChoices(
+            tags=[(group or "", pk, name) for group, pk, name in tags],
+            tag_groups=list(tag_groups_of_workspace(workspace=member.workspace).values_list("pk", "name")),
+            accounts=list(accounts_visible_to(member=member).order_by("name").values_list("pk", "name")),
+        )
+
+    return cached_for_workspace(
+        workspace_id=member.workspace_id, name=f"filter-choices:{member_scope(member)}", compute=compute
+    )
 
 
 def tag_contact_counts(*, workspace: Workspace) -> dict[int, int]:

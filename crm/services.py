@@ -171,7 +171,9 @@ def _check_account_name(*, workspace_id: int, name: str, exclude_pk: int | None 
 def wechat_account_create(*, workspace: Workspace, name: str, wechat_id: str = "", capacity: int = 10_000):
     _check_account_name(workspace_id=workspace.pk, name=name)
     with _name_must_be_free(_("A WeChat account named “%(name)s” exists already."), name):
-        return WeChatAccount.objects.create(workspace=workspace, name=name, wechat_id=wechat_id, capacity=capacity)
+        account = WeChatAccount.objects.create(workspace=workspace, name=name, wechat_id=wechat_id, capacity=capacity)
+    _after_commit_book_changed(workspace.pk)  # the list's account filter offers it
+    return account
 
 
 def wechat_account_update(*, account: WeChatAccount, name: str, wechat_id: str, capacity: int) -> WeChatAccount:
@@ -179,6 +181,7 @@ def wechat_account_update(*, account: WeChatAccount, name: str, wechat_id: str, 
     account.name, account.wechat_id, account.capacity = name, wechat_id, capacity
     with _name_must_be_free(_("A WeChat account named “%(name)s” exists already."), name):
         account.save(update_fields=["name", "wechat_id", "capacity"])
+    _after_commit_book_changed(account.workspace_id)  # its name shows on the list's rows
     return account
 
 
@@ -203,9 +206,11 @@ def tag_get_or_create(*, workspace: Workspace, name: str, group: TagGroup | None
         return tag
     try:
         with transaction.atomic():
-            return Tag.objects.create(workspace=workspace, name=name, group=group)
+            tag = Tag.objects.create(workspace=workspace, name=name, group=group)
     except IntegrityError:  # created meanwhile by another request
         return Tag.objects.get(workspace=workspace, name=name)
+    _after_commit_book_changed(workspace.pk)  # the list's tag filters offer it
+    return tag
 
 
 def tags_from_names(*, workspace: Workspace, names: Iterable[str]) -> list[Tag]:
@@ -227,6 +232,7 @@ def tag_rename(*, tag: Tag, name: str) -> Tag:
         )
     tag.name = name
     tag.save(update_fields=["name"])
+    _after_commit_book_changed(tag.workspace_id)  # its name shows on the list's rows
     return tag
 
 
@@ -368,9 +374,11 @@ def tag_create(*, workspace: Workspace, name: str, group: TagGroup | None = None
         raise ValidationError(clash, params={"name": name})
     try:
         with transaction.atomic():
-            return Tag.objects.create(workspace=workspace, name=name, group=group)
+            tag = Tag.objects.create(workspace=workspace, name=name, group=group)
     except IntegrityError:  # created meanwhile by another request
         raise ValidationError(clash, params={"name": name}) from None
+    _after_commit_book_changed(workspace.pk)  # the list's tag filters offer it
+    return tag
 
 
 @transaction.atomic
@@ -391,7 +399,9 @@ def tag_update(*, tag: Tag, name: str, group: TagGroup | None) -> Tag:
 
 def tag_group_create(*, workspace: Workspace, name: str, exclusive: bool = False, position: int = 0) -> TagGroup:
     with _name_must_be_free(_("A tag group named “%(name)s” exists already."), name):
-        return TagGroup.objects.create(workspace=workspace, name=name, exclusive=exclusive, position=position)
+        group = TagGroup.objects.create(workspace=workspace, name=name, exclusive=exclusive, position=position)
+    _after_commit_book_changed(workspace.pk)  # the list's tag group filter offers it
+    return group
 
 
 def tag_group_update(*, group: TagGroup, name: str, exclusive: bool, position: int) -> TagGroup:
@@ -463,6 +473,7 @@ def contact_avatar_set(*, contact: Contact, upload) -> Contact:
     old = contact.avatar.name if contact.avatar else ""
     contact.avatar.save(thumbnail.name, thumbnail, save=False)
     contact.save(update_fields=["avatar", "updated_at"])
+    _after_commit_book_changed(contact.workspace_id)  # the list's row shows it
     if old:
         transaction.on_commit(lambda: contact.avatar.storage.delete(old))
     return contact

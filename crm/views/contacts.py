@@ -1,11 +1,16 @@
+import hashlib
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import FileResponse, Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -52,24 +57,53 @@ def contact_list(request):
     form, filters, contacts = _filtered_contacts(request, request.GET)
     count = selectors.contact_list_count(member=request.member, filters=filters, contacts=contacts)
     page = CountedPaginator(contacts, PAGE_SIZE, count=count).get_page(request.GET.get("page"))
-    # Deep pages of a tag or text filter come from the cached ordered ids, not from OFFSET (docs/performance.md).
-    start = (page.number - 1) * PAGE_SIZE
-    page.object_list = selectors.contact_list_rows(
-        contacts=selectors.contact_list_page(
-            member=request.member, filters=filters, contacts=contacts, start=start, stop=start + PAGE_SIZE
-        )
-    )
+    query_string = _query_without_page(request)
     context = {
-        "filter_form": form,
         "page": page,
+        "rows_html": _rows_html(request, filters=filters, contacts=contacts, page_number=page.number),
         "count": count,
-        "query_string": _query_without_page(request),
+        "query_string": query_string,
         "bulk_form": BulkTagForm(),
-        "all_tags": selectors.tags_of_workspace(workspace=request.workspace),
+        "tag_suggestions": selectors.contact_filter_choices(member=request.member).tag_names,
     }
     if request.htmx and request.htmx.target == "contact-results":
         return render(request, "crm/contacts/_results.html", context)
+    context["filters_html"] = _cached_html(
+        request, f"contact-filters:{_digest(query_string)}", "crm/contacts/_filters.html", lambda: {"filter_form": form}
+    )
     return render(request, "crm/contacts/list.html", context)
+
+
+def _rows_html(request, *, filters, contacts, page_number: int) -> str:
+    """The page's table rows (selection checkboxes unchecked; the CSRF token sits outside them)."""
+
+    def context():
+        # Deep pages of a tag or text filter come from the cached ordered ids, not from OFFSET.
+        start = (page_number - 1) * PAGE_SIZE
+        page_contacts = selectors.contact_list_page(
+            member=request.member, filters=filters, contacts=contacts, start=start, stop=start + PAGE_SIZE
+        )
+        return {"contacts": selectors.contact_list_rows(contacts=page_contacts)}
+
+    name = f"contact-rows:{filters.fingerprint()}:{page_number}"
+    return _cached_html(request, name, "crm/contacts/_rows.html", context)
+
+
+def _cached_html(request, name: str, template: str, context: Callable[[], dict]) -> str:
+    """A fragment of the contact list rendered once and kept until the book changes, like the count and the id
+    list (docs/performance.md): rendering the 50 rows with their ~650 tag chips and the filters' ~250 options is
+    most of the list's cost, and a seller paging back and forth, or several staff on the same list, ask for the
+    same fragments again. A fragment may depend on the member's scope and language (both in the key), never on
+    anything else about the request."""
+    member = request.member
+    key = f"{name}:{selectors.member_scope(member)}:{get_language()}"
+    return selectors.cached_for_workspace(
+        workspace_id=member.workspace_id, name=key, compute=lambda: render_to_string(template, context())
+    )
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _query_without_page(request) -> str:
@@ -168,10 +202,10 @@ def contact_edit(request, pk):
 @member_required
 def contact_detail(request, pk):
     contact = _visible_contact(request, pk)
-    return render(request, "crm/contacts/detail.html", _detail_context(contact))
+    return render(request, "crm/contacts/detail.html", _detail_context(request, contact))
 
 
-def _detail_context(contact, **extra):
+def _detail_context(request, contact, **extra):
     return {
         "contact": contact,
         "tags": selectors.contact_tags(contact=contact),
@@ -181,7 +215,7 @@ def _detail_context(contact, **extra):
         "note_form": NoteForm(),
         "order_form": OrderForm(),
         "avatar_form": AvatarForm(),
-        "all_tags": selectors.tags_of_workspace(workspace=contact.workspace),
+        "tag_suggestions": selectors.contact_filter_choices(member=request.member).tag_names,
         **extra,
     }
 
@@ -216,7 +250,7 @@ def contact_tags(request, pk):
     editing = request.method == "POST" or request.GET.get("edit")
     template = "crm/contacts/_tags_form.html" if editing else "crm/contacts/_tags.html"
     context = {"contact": contact, "form": form, "tags": current,
-               "all_tags": selectors.tags_of_workspace(workspace=request.workspace)}
+               "tag_suggestions": selectors.contact_filter_choices(member=request.member).tag_names}
     return _fragment_or_page(request, contact, template, context)
 
 
@@ -232,7 +266,7 @@ def _fragment_or_page(request, contact, template, context):
     if request.htmx:
         return render(request, template, context, status=400 if context["form"].errors else 200)
     extra = {key: value for key, value in context.items() if key != "contact"}
-    return render(request, "crm/contacts/detail.html", _detail_context(contact, **extra))
+    return render(request, "crm/contacts/detail.html", _detail_context(request, contact, **extra))
 
 
 @member_required
@@ -254,7 +288,7 @@ def contact_note_add(request, pk):
     context = {"contact": contact, "note_form": form, "timeline": selectors.contact_timeline(contact=contact)}
     if request.htmx:
         return render(request, "crm/contacts/_notes.html", context, status=200 if not form.errors else 400)
-    return render(request, "crm/contacts/detail.html", _detail_context(contact, note_form=form), status=400)
+    return render(request, "crm/contacts/detail.html", _detail_context(request, contact, note_form=form), status=400)
 
 
 @member_required
@@ -268,7 +302,7 @@ def contact_avatar(request, pk):
         except ValidationError as error:
             form.add_error("avatar", error)
     if form.errors:
-        return render(request, "crm/contacts/detail.html", _detail_context(contact, avatar_form=form), status=400)
+        return render(request, "crm/contacts/detail.html", _detail_context(request, contact, avatar_form=form), status=400)
     messages.success(request, _("Avatar updated."))
     return redirect("crm:contact_detail", pk=contact.pk)
 
@@ -290,7 +324,7 @@ def order_create(request, pk):
     contact = _visible_contact(request, pk)
     form = OrderForm(request.POST)
     if not form.is_valid():
-        return render(request, "crm/contacts/detail.html", _detail_context(contact, order_form=form), status=400)
+        return render(request, "crm/contacts/detail.html", _detail_context(request, contact, order_form=form), status=400)
     services.order_create(contact=contact, actor=request.user, **form.cleaned_data)
     messages.success(request, _("Order recorded."))
     return redirect("crm:contact_detail", pk=contact.pk)
