@@ -67,11 +67,20 @@ class WeChatAccount(models.Model):
 
     CAPACITY_WARNING_RATIO = 0.9
 
+    class Channel(models.TextChoices):
+        # How messages reach this account's friends (crm/wechat/).
+        MANUAL = "manual", _("By hand (send-today queue)")
+        OUTBOX = "outbox", _("Outbox (testing, no real sending)")
+        WECOM = "wecom", _("WeCom (企业微信)")
+
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="wechat_accounts")
     name = models.CharField(_("name"), max_length=64)
     wechat_id = models.CharField(_("WeChat ID"), max_length=64, blank=True)
     capacity = models.PositiveIntegerField(
         _("friend capacity"), default=10_000, validators=[MinValueValidator(1)]
+    )
+    channel = models.CharField(
+        _("delivery channel"), max_length=10, choices=Channel.choices, default=Channel.MANUAL, db_default="manual"
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -186,6 +195,9 @@ class Contact(models.Model):
     merged_into = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="merged_duplicates"
     )
+    # Set when the customer asked to receive nothing more (replied 退订, or the seller opted them out): no
+    # broadcast or follow-up message reaches them.
+    opted_out_at = models.DateTimeField(_("opted out at"), null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -320,6 +332,10 @@ class TimelineEvent(models.Model):
         MERGED = "merged", _("Duplicate merged in")
         MERGE_UNDONE = "merge_undone", _("Merge undone")
         IMPORTED = "imported", _("Imported")
+        REPLY = "reply", _("Reply")
+        OPTED_OUT = "opted_out", _("Opted out")
+        OPTED_IN = "opted_in", _("Opted in again")
+        MESSAGE_SENT = "message_sent", _("Message sent")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="timeline_events")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="timeline_events")
@@ -415,3 +431,51 @@ class ContactMerge(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+
+class OutboxMessage(models.Model):
+    """A message the outbox channel "sent": kept here instead of reaching WeChat (development, demos, tests).
+
+    `ref` is the sender's own id for the message (e.g. "delivery:42"); it is unique, so a message handed over
+    twice is written once.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(WeChatAccount, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    ref = models.CharField(max_length=64)
+    text = models.TextField(blank=True)
+    images = models.JSONField(default=list, blank=True)
+    link = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "ref"], name="outbox_message_unique_ref")]
+
+
+class ManualSend(models.Model):
+    """A card in the send-today queue (今日待发): a message a staff member sends by hand from the account's phone,
+    then marks sent or skipped. The manual channel writes one per message; `ref` makes a second hand-over a
+    no-op, as for OutboxMessage."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("To send")
+        SENT = "sent", _("Sent")
+        SKIPPED = "skipped", _("Skipped")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(WeChatAccount, on_delete=models.CASCADE, related_name="manual_sends")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="manual_sends")
+    ref = models.CharField(max_length=64)
+    text = models.TextField(blank=True)
+    images = models.JSONField(default=list, blank=True)
+    link = models.JSONField(null=True, blank=True)
+    due_on = models.DateField(_("due on"))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    done_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "ref"], name="manual_send_unique_ref")]
+        indexes = [models.Index(fields=["account", "status", "due_on", "id"], name="manual_send_queue")]

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm import wechat
 from crm.images import avatar_from_upload
 from crm.models import (
     Contact,
@@ -20,6 +21,7 @@ from crm.models import (
     CustomerGroup,
     GroupMembership,
     Heartbeat,
+    ManualSend,
     Member,
     Order,
     Tag,
@@ -488,6 +490,78 @@ def contact_note_add(*, contact: Contact, kind: str, body: str, actor) -> Timeli
     return TimelineEvent.objects.create(
         workspace_id=contact.workspace_id, contact=contact, kind=kind, body=body, actor=actor
     )
+
+
+# Opting out ----------------------------------------------------------------------------------------------------------
+
+# What a customer replies to stop receiving messages: the reply as a whole, case and spaces aside (a sentence
+# that merely contains "td" is not a request).
+OPT_OUT_KEYWORDS = frozenset({"退订", "td", "t", "取消订阅", "unsubscribe", "stop"})
+
+
+@transaction.atomic
+def contact_opt_out(*, contact: Contact, actor, reason: str = "") -> bool:
+    """Stop every broadcast and follow-up message to the contact. False if they had opted out already."""
+    now = timezone.now()
+    if not Contact.objects.filter(pk=contact.pk, opted_out_at__isnull=True).update(opted_out_at=now):
+        return False
+    contact.opted_out_at = now
+    TimelineEvent.objects.create(
+        workspace_id=contact.workspace_id, contact=contact, kind=TimelineEvent.Kind.OPTED_OUT, body=reason, actor=actor
+    )
+    _after_commit_book_changed(contact.workspace_id)
+    return True
+
+
+@transaction.atomic
+def contact_opt_in(*, contact: Contact, actor) -> bool:
+    """Undo an opt-out (the customer asked to hear from the seller again)."""
+    if not Contact.objects.filter(pk=contact.pk, opted_out_at__isnull=False).update(opted_out_at=None):
+        return False
+    contact.opted_out_at = None
+    TimelineEvent.objects.create(
+        workspace_id=contact.workspace_id, contact=contact, kind=TimelineEvent.Kind.OPTED_IN, actor=actor
+    )
+    _after_commit_book_changed(contact.workspace_id)
+    return True
+
+
+def is_opt_out_reply(text: str) -> bool:
+    return " ".join(text.split()).lower() in OPT_OUT_KEYWORDS
+
+
+@transaction.atomic
+def contact_reply_record(*, contact: Contact, text: str, actor=None) -> TimelineEvent:
+    """A reply from the customer on the timeline; an opt-out keyword (退订, TD...) opts them out."""
+    text = text.strip()
+    if not text:
+        raise ValidationError(_("Write something first."))
+    event = TimelineEvent.objects.create(
+        workspace_id=contact.workspace_id, contact=contact, kind=TimelineEvent.Kind.REPLY, body=text, actor=actor
+    )
+    if is_opt_out_reply(text):
+        contact_opt_out(contact=contact, actor=actor, reason=text)
+    return event
+
+
+# The send-today queue -------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def manual_send_mark(*, send: ManualSend, status: str, actor) -> bool:
+    """A staff member sent a card of the send-today queue by hand, or skipped it. Only a pending card changes
+    (a double click, or two staff on one card, count once); the outcome goes to whoever sent the message, in
+    the same transaction."""
+    if status not in {ManualSend.Status.SENT, ManualSend.Status.SKIPPED}:
+        raise ValidationError(_("A card is either sent or skipped."))
+    changed = ManualSend.objects.filter(pk=send.pk, status=ManualSend.Status.PENDING).update(
+        status=status, done_by=actor, done_at=timezone.now()
+    )
+    if not changed:
+        return False
+    outcome = wechat.Outcome.SENT if status == ManualSend.Status.SENT else wechat.Outcome.SKIPPED
+    wechat.report_results([wechat.Result(ref=send.ref, outcome=outcome)])
+    return True
 
 
 # Orders ------------------------------------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "crm",
+    "campaigns",
 ]
 
 MIDDLEWARE = [
@@ -227,6 +228,8 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "crm.tasks.heartbeat", "schedule": 60.0},
+    # Due broadcasts start, stalled ones are revived (campaigns.services.broadcasts_tick).
+    "broadcasts-tick": {"task": "campaigns.tasks.broadcasts_tick", "schedule": 10.0},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", TESTING)
 CELERY_TASK_EAGER_PROPAGATES = True
