@@ -6,8 +6,8 @@ The send, step by step:
    with its reason (opted out, frequency caps, no WeChat account). Chunk tasks are queued after the commit.
 2. deliveries_send_chunk() (one Celery task per CHUNK_SIZE deliveries, ids only) claims its QUEUED rows with one
    conditional UPDATE, renders each text, hands the messages to the channel of their account and records the
-   outcome. A row whose claim is older than CLAIM_LEASE (its worker died) may be claimed again: channels key
-   messages by ref, so handing one over a second time sends nothing twice.
+   outcome. A row whose claim outlived its lease (settings.BROADCAST_CLAIM_LEASE_SECONDS: its worker died) may be
+   claimed again: channels key messages by ref, so handing one over a second time sends nothing twice.
 3. broadcasts_tick() (beat) starts scheduled broadcasts that are due, queues again the chunks of a broadcast that
    stopped moving (a lost task), and marks finished a broadcast whose every delivery has a final state.
 """
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Case, CharField, Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
@@ -35,9 +36,6 @@ from crm import segments, wechat
 from crm.models import Contact, WeChatAccount, Workspace
 
 CHUNK_SIZE = 2000
-# A claimed row whose worker has not recorded an outcome after this long is taken to be lost with its worker
-# (longer than Celery's hard time limit, so a live task is never overtaken).
-CLAIM_LEASE = timedelta(minutes=15)
 # A sending broadcast none of whose chunks moved for this long gets its remaining chunks queued again.
 REDISPATCH_AFTER = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
@@ -291,7 +289,9 @@ def deliveries_send_chunk(*, broadcast_id: int, first_id: int, last_id: int) -> 
     if broadcast is None or broadcast.status != Broadcast.Status.SENDING:
         return 0
     claim, now = uuid.uuid4().hex, timezone.now()
-    claimable = Q(status=Delivery.Status.QUEUED) | Q(status=Delivery.Status.CLAIMED, claimed_at__lt=now - CLAIM_LEASE)
+    # A claimed row whose worker recorded no outcome within the lease is taken to be lost with its worker.
+    lease_start = now - timedelta(seconds=settings.BROADCAST_CLAIM_LEASE_SECONDS)
+    claimable = Q(status=Delivery.Status.QUEUED) | Q(status=Delivery.Status.CLAIMED, claimed_at__lt=lease_start)
     claimed = Delivery.objects.filter(claimable, broadcast_id=broadcast_id, id__range=(first_id, last_id)).update(
         status=Delivery.Status.CLAIMED, claim=claim, claimed_at=now, attempts=F("attempts") + 1
     )

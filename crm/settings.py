@@ -203,7 +203,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
 # Celery: one configuration, read by crm/celery.py with the CELERY_ namespace.
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # How long a task taken by a worker that then died waits in Redis before another worker gets it.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 else:
     # kombu's filesystem transport: a broker with no server, for `make run` on a fresh machine.
     _broker_dir = VAR_DIR / "celery-broker"
@@ -233,6 +234,10 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", TESTING)
 CELERY_TASK_EAGER_PROPAGATES = True
+
+# Broadcasts: how long a delivery claimed by a worker stays its own; after that (the worker died) another run of
+# its chunk may claim it. Longer than CELERY_TASK_TIME_LIMIT, so a live task is never overtaken.
+BROADCAST_CLAIM_LEASE_SECONDS = env_int("BROADCAST_CLAIM_LEASE_SECONDS", 900)
 
 # Contacts: how long a filtered list's count is reused before it is counted again (seconds).
 CONTACT_COUNT_CACHE_SECONDS = env_int("CONTACT_COUNT_CACHE_SECONDS", 300)

@@ -4,6 +4,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -254,7 +255,7 @@ def test_a_worker_lost_after_handing_over_is_recovered_without_sending_twice(mon
             tasks.deliveries_send_chunk(*chunk)
     assert OutboxMessage.objects.count() == 5
     assert tasks.deliveries_send_chunk(*chunk) == 0  # the claim still holds: a live worker is not overtaken
-    Delivery.objects.update(claimed_at=timezone.now() - services.CLAIM_LEASE - timedelta(seconds=1))
+    Delivery.objects.update(claimed_at=timezone.now() - timedelta(seconds=settings.BROADCAST_CLAIM_LEASE_SECONDS + 1))
     assert tasks.deliveries_send_chunk(*chunk) == 5
     assert OutboxMessage.objects.count() == 5
     assert services.broadcast_progress(broadcast=broadcast)["by_status"] == {"sent": 5}

@@ -135,13 +135,8 @@ class Worker:
                 self.process.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def celery_worker(django_db_setup, redis_url, tmp_path_factory):
-    """`celery -A crm worker --pool solo --concurrency 1 -Q celery` against Redis and this run's test database.
-
-    Tests using it take `transactional_db` (so their rows are committed where the worker can read them) and
-    `celery_through_broker` (so `.delay()` goes through Redis instead of running in this process).
-    """
+def start_worker(log_dir: Path, **extra_env: str) -> Worker:
+    """`celery -A crm worker --pool solo --concurrency 1 -Q celery` against Redis and this run's test database."""
     from django.db import connection
 
     celery = Path(sys.executable).with_name("celery")
@@ -150,26 +145,37 @@ def celery_worker(django_db_setup, redis_url, tmp_path_factory):
         "-A", "crm", "worker",
         "--pool", "solo", "--concurrency", "1", "-Q", "celery",
         "--loglevel", "INFO",
-        "--hostname", f"siyu-services-test-{os.getpid()}@%h",
+        "--hostname", f"siyu-services-test-{os.getpid()}-{time.monotonic_ns()}@%h",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]  # fmt: skip
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "crm.settings",
         "DATABASE_URL": _database_url(connection.settings_dict),
-        "REDIS_URL": redis_url,
+        "REDIS_URL": os.environ["REDIS_URL"],
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "SIYU_TESTING": "false",
         "DB_CONN_MAX_AGE": "0",
         "PYTHONUNBUFFERED": "1",
+        **extra_env,
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    log_path = log_dir / f"worker-{time.monotonic_ns()}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command, cwd=BASE_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
         )
-    worker = Worker(process, log_path)
+    return Worker(process, log_path)
+
+
+@pytest.fixture(scope="module")
+def celery_worker(django_db_setup, redis_url, tmp_path_factory):
+    """A real worker for the module's tests.
+
+    Tests using it take `transactional_db` (so their rows are committed where the worker can read them) and
+    `celery_through_broker` (so `.delay()` goes through Redis instead of running in this process).
+    """
+    worker = start_worker(tmp_path_factory.mktemp("celery"))
     try:
         yield worker
     finally:
