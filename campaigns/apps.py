@@ -7,8 +7,11 @@ class CampaignsConfig(AppConfig):
     verbose_name = _("Campaigns")
 
     def ready(self):
-        from campaigns import services
+        from campaigns import sequences, services
         from crm import wechat
 
         # Outcomes that arrive after the send (a card of the send-today queue marked sent or skipped).
         wechat.on_results(services.deliveries_report)
+        wechat.on_results(sequences.runs_report)
+        # Sequences start and stop on what happens in the customer book.
+        sequences.listen()

@@ -3,7 +3,7 @@ twice."""
 
 from celery import shared_task
 
-from campaigns import services
+from campaigns import sequences, services
 
 
 @shared_task(bind=True, max_retries=None)
@@ -19,3 +19,8 @@ def deliveries_send_chunk(self, broadcast_id: int, first_id: int, last_id: int) 
 @shared_task
 def broadcasts_tick() -> None:
     services.broadcasts_tick()
+
+
+@shared_task
+def sequences_tick() -> int:
+    return sequences.sequences_tick()

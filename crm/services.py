@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm import wechat
+from crm import events, wechat
 from crm.images import avatar_from_upload
 from crm.models import (
     Contact,
@@ -298,6 +298,7 @@ def _link(*, workspace_id: int, contact_ids: list[int], tag: Tag, actor) -> int:
         [ContactTag(content_object_id=cid, tag=tag) for cid in new_ids], ignore_conflicts=True
     )
     _timeline_bulk(workspace_id, new_ids, TimelineEvent.Kind.TAG_ADDED, tag.name, actor)
+    events.emit(events.TAG_ADDED, workspace_id=workspace_id, contact_ids=new_ids, tag_id=tag.pk)
     return len(new_ids)
 
 
@@ -431,6 +432,7 @@ def contact_create(*, workspace: Workspace, actor, tags: Sequence[Tag] = (), **f
     if account and account.workspace_id != workspace.pk:
         raise ValidationError(_("That WeChat account belongs to another workspace."))
     contact = Contact.objects.create(workspace=workspace, **fields)
+    events.emit(events.CONTACT_ADDED, workspace_id=workspace.pk, contact_ids=[contact.pk])
     if tags:
         contacts_tag(workspace=workspace, contact_ids=[contact.pk], add=tags, actor=actor)
     _after_commit_book_changed(workspace.pk)
@@ -509,6 +511,7 @@ def contact_opt_out(*, contact: Contact, actor, reason: str = "") -> bool:
     TimelineEvent.objects.create(
         workspace_id=contact.workspace_id, contact=contact, kind=TimelineEvent.Kind.OPTED_OUT, body=reason, actor=actor
     )
+    events.emit(events.OPTED_OUT, workspace_id=contact.workspace_id, contact_ids=[contact.pk])
     _after_commit_book_changed(contact.workspace_id)
     return True
 
@@ -589,6 +592,7 @@ def order_create(
         external_id=external_id,
         created_by=actor,
     )
+    events.emit(events.ORDER_PLACED, workspace_id=contact.workspace_id, contact_ids=[contact.pk], order_id=order.pk)
     _after_commit_book_changed(contact.workspace_id)
     return order
 
@@ -613,6 +617,7 @@ def customer_group_members_add(*, group: CustomerGroup, contact_ids: Iterable[in
         [GroupMembership(group=group, contact_id=cid) for cid in new_ids], ignore_conflicts=True
     )
     _timeline_bulk(group.workspace_id, new_ids, TimelineEvent.Kind.GROUP_JOINED, group.name, actor)
+    events.emit(events.GROUP_JOINED, workspace_id=group.workspace_id, contact_ids=new_ids, group_id=group.pk)
     _after_commit_book_changed(group.workspace_id)
     return len(new_ids)
 

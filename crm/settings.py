@@ -231,6 +231,8 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "crm.tasks.heartbeat", "schedule": 60.0},
     # Due broadcasts start, stalled ones are revived (campaigns.services.broadcasts_tick).
     "broadcasts-tick": {"task": "campaigns.tasks.broadcasts_tick", "schedule": 10.0},
+    # Due follow-up steps run (campaigns.sequences.sequences_tick).
+    "sequences-tick": {"task": "campaigns.tasks.sequences_tick", "schedule": 30.0},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", TESTING)
 CELERY_TASK_EAGER_PROPAGATES = True

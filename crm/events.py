@@ -1,0 +1,38 @@
+"""What happens in the customer book that automation reacts to: a contact added, a tag added, an order placed, a
+customer group joined. The services emit them; the campaigns app listens (follow-up sequences start and stop on
+them) without crm importing campaigns. Listeners run after the commit, so they never see a rolled-back change,
+and take plain ids.
+
+    events.on(events.TAG_ADDED, listener)        # listener(workspace_id=..., contact_ids=[...], tag_id=...)
+    events.emit(events.TAG_ADDED, workspace_id=1, contact_ids=[2, 3], tag_id=4)
+"""
+
+from collections import defaultdict
+from collections.abc import Callable
+
+from django.db import transaction
+
+CONTACT_ADDED = "contact_added"
+TAG_ADDED = "tag_added"  # tag_id
+ORDER_PLACED = "order_placed"  # order_id
+GROUP_JOINED = "group_joined"  # group_id
+OPTED_OUT = "opted_out"
+
+_LISTENERS: dict[str, list[Callable]] = defaultdict(list)
+
+
+def on(event: str, listener: Callable) -> None:
+    if listener not in _LISTENERS[event]:
+        _LISTENERS[event].append(listener)
+
+
+def emit(event: str, *, workspace_id: int, contact_ids: list[int], **data) -> None:
+    if not contact_ids or not _LISTENERS[event]:
+        return
+    contact_ids = list(contact_ids)
+
+    def deliver():
+        for listener in _LISTENERS[event]:
+            listener(workspace_id=workspace_id, contact_ids=contact_ids, **data)
+
+    transaction.on_commit(deliver)
