@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -479,3 +480,75 @@ class ManualSend(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workspace", "ref"], name="manual_send_unique_ref")]
         indexes = [models.Index(fields=["account", "status", "due_on", "id"], name="manual_send_queue")]
+
+
+class PrivateFileStorage(FileSystemStorage):
+    """Files under MEDIA_ROOT that have no public address: the app serves them through a view that checks the
+    workspace (an export's download), never from MEDIA_URL."""
+
+    def url(self, name):
+        raise ValueError("A private file has no public URL: serve it through a view that checks access.")
+
+
+private_storage = PrivateFileStorage()
+
+
+class ExportJob(models.Model):
+    """A contact export too big to write inside a request (more than EXPORT_INLINE_MAX_ROWS contacts), written to
+    a file by Celery (crm.exports_jobs) and downloaded from its page. It keeps what rebuilds the very same
+    contacts for the member who asked: the list's filter as its query string, or the segment and its rule as it
+    was then."""
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "Excel (.xlsx)"
+
+    class Source(models.TextChoices):
+        LIST = "list", _("Contact list")
+        SEGMENT = "segment", _("Segment")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Exporting")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="export_jobs")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    format = models.CharField(max_length=4, choices=Format.choices)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    query = models.TextField(blank=True, help_text=_("The contact list's filter, as its query string."))
+    segment = models.ForeignKey(Segment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    segment_name = models.CharField(max_length=100, blank=True)
+    rule = models.JSONField(null=True, blank=True, help_text=_("The segment's rule when the export was asked for."))
+    language = models.CharField(max_length=10, blank=True)
+    file_name = models.CharField(max_length=255)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    truncated = models.BooleanField(default=False, help_text=_("Excel's row limit left contacts out."))
+    file = models.FileField(storage=private_storage, upload_to="private/exports/%Y/%m/", blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"], name="export_job_ws_created"),
+            models.Index(fields=["status", "finished_at"], name="export_job_status_finished"),
+        ]
+
+    def __str__(self):
+        return self.file_name
+
+    @property
+    def percent(self) -> int:
+        """How far the export is, 0 to 100 (the list may have grown since it was counted)."""
+        if self.status in (self.Status.DONE, self.Status.EXPIRED):
+            return 100
+        if not self.rows_total:
+            return 0
+        return min(100, self.rows_done * 100 // self.rows_total)

@@ -233,6 +233,8 @@ CELERY_BEAT_SCHEDULE = {
     "broadcasts-tick": {"task": "campaigns.tasks.broadcasts_tick", "schedule": 10.0},
     # Due follow-up steps run (campaigns.sequences.sequences_tick).
     "sequences-tick": {"task": "campaigns.tasks.sequences_tick", "schedule": 30.0},
+    # Export files older than a week are deleted (their jobs say they expired); lost running exports fail.
+    "export-jobs-expire": {"task": "crm.tasks.export_jobs_expire", "schedule": 3600.0},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", TESTING)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -243,6 +245,9 @@ BROADCAST_CLAIM_LEASE_SECONDS = env_int("BROADCAST_CLAIM_LEASE_SECONDS", 900)
 
 # Contacts: how long a filtered list's count is reused before it is counted again (seconds).
 CONTACT_COUNT_CACHE_SECONDS = env_int("CONTACT_COUNT_CACHE_SECONDS", 300)
+
+# Exports: a list or segment of more contacts than this is written by Celery (an export job), not in the request.
+EXPORT_INLINE_MAX_ROWS = env_int("EXPORT_INLINE_MAX_ROWS", 20_000)
 
 LOGGING = {
     "version": 1,

@@ -5,7 +5,7 @@ import socket
 from celery import shared_task
 from django.http import QueryDict
 
-from crm import imports, selectors, services
+from crm import exports_jobs, imports, selectors, services
 from crm.forms import contact_filter_from_query
 from crm.models import Member, Tag
 
@@ -48,3 +48,16 @@ def import_job_run(*, job_id: int) -> None:
     except SoftTimeLimitExceeded:
         if imports.import_job_requeue(job_id=job_id):
             import_job_run.delay(job_id=job_id)
+
+
+@shared_task
+def export_job_run(*, job_id: int) -> None:
+    """Write a big export's file (crm.exports_jobs). The job is claimed queued → running, so a redelivered task, or
+    one for a finished job, writes nothing."""
+    exports_jobs.export_job_run(job_id=job_id)
+
+
+@shared_task
+def export_jobs_expire() -> None:
+    """Beat, hourly: delete export files older than exports_jobs.KEEP_DAYS days; fail exports whose worker was lost."""
+    exports_jobs.export_jobs_expire()

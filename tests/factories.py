@@ -125,3 +125,17 @@ class OrderFactory(factory.django.DjangoModelFactory):
 def tag_contact(contact, *tags):
     for tag in tags:
         ContactTag.objects.create(content_object=contact, tag=tag)
+
+
+class ExportJobFactory(factory.django.DjangoModelFactory):
+    """An export job of the whole contact list, queued; tests run it with crm.exports_jobs.export_job_run."""
+
+    class Meta:
+        model = "crm.ExportJob"
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    requested_by = factory.SubFactory(UserFactory)
+    format = "csv"
+    source = "list"
+    language = "en"
+    file_name = factory.Sequence(lambda n: f"contacts-{n}.csv")
