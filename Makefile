@@ -43,4 +43,10 @@ check-deploy: install
 
 ## Regenerate and compile the translation catalogues after changing user-facing text.
 messages: install
-	$(BIN)/python manage.py makemessages -l zh_Hans --ignore '.venv/*' --ignore 'var/*' && $(BIN)/python manage.py compilemessages --ignore '.venv/*'
+	$(BIN)/python manage.py makemessages -l zh_Hans --ignore '.venv/*' --ignore 'var/*' --ignore 'campaigns/*' --ignore 'templates/campaigns/*'
+	# campaigns has its own catalogue; makemessages files a string under the nearest locale/ folder above it, so a
+	# scratch folder puts campaigns/ and its templates under campaigns/locale.
+	tmp=$$(mktemp -d) && ln -s $(CURDIR)/campaigns $$tmp/campaigns && ln -s $(CURDIR)/templates/campaigns $$tmp/templates && \
+	  ln -s $(CURDIR)/campaigns/locale $$tmp/locale && (cd $$tmp && $(CURDIR)/$(BIN)/python $(CURDIR)/manage.py makemessages -l zh_Hans --symlinks); \
+	  status=$$?; rm -rf $$tmp; exit $$status
+	$(BIN)/python manage.py compilemessages --ignore '.venv/*'

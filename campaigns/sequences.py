@@ -306,12 +306,15 @@ def _create_tasks(pairs: list[tuple[Enrolment, SequenceStep]], now: datetime) ->
 
 
 def _advance(enrolments: list[Enrolment], steps: dict[int, list[SequenceStep]], now: datetime) -> None:
-    """Move each enrolment to its next step, or complete it after the last."""
+    """Move each enrolment to its next step, or complete it after the last: one UPDATE per sequence and step,
+    since every enrolment on the same step moves the same way."""
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
     for enrolment in enrolments:
-        following = steps[enrolment.sequence_id][enrolment.step_index + 1 :]
-        enrolment.step_index += 1
+        groups[(enrolment.sequence_id, enrolment.step_index)].append(enrolment.pk)
+    for (sequence_id, index), ids in groups.items():
+        following = steps[sequence_id][index + 1 :]
+        rows = Enrolment.objects.filter(pk__in=ids)
         if following:
-            enrolment.next_run_at = now + following[0].wait
+            rows.update(step_index=index + 1, next_run_at=now + following[0].wait)
         else:
-            enrolment.status, enrolment.next_run_at, enrolment.finished_at = Enrolment.Status.COMPLETED, None, now
-    Enrolment.objects.bulk_update(enrolments, ["step_index", "next_run_at", "status", "finished_at"], batch_size=1000)
+            rows.update(step_index=index + 1, status=Enrolment.Status.COMPLETED, next_run_at=None, finished_at=now)

@@ -1,12 +1,356 @@
-"""Broadcast pages."""
+"""Broadcast pages: the list, the composer (with a live preview of the message), the send page (who it reaches and
+whom each rule leaves out; send, pause, resume, cancel; progress polled while it sends; the deliveries) and the
+messaging settings.
 
-from django.shortcuts import render
+Every member may compose and send. A staff member limited to some accounts sends only to their accounts'
+customers (services.broadcast_audience_clean) and may change only broadcasts that stay within them
+(services.broadcast_within_reach); they see the deliveries of their own customers only. Another workspace's
+broadcast is a 404.
+"""
 
-from campaigns.models import Broadcast
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from campaigns import services
+from campaigns.forms import BroadcastForm, MessagingSettingsForm, TextPreviewForm
+from campaigns.models import Broadcast, BroadcastImage, Delivery
 from crm.views.access import member_required
+from crm.views.contacts import CountedPaginator
+
+PAGE_SIZE = 50
+DELIVERIES_PAGE_SIZE = 50
+IMAGE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}
+
+
+def _broadcast(request, pk) -> Broadcast:
+    return get_object_or_404(Broadcast.objects.select_related("workspace"), workspace=request.workspace, pk=pk)
+
+
+def _changeable(request, pk) -> Broadcast:
+    """The broadcast, if this member may change, send, pause or cancel it (403 otherwise)."""
+    broadcast = _broadcast(request, pk)
+    if not services.broadcast_within_reach(member=request.member, broadcast=broadcast):
+        raise PermissionDenied
+    return broadcast
+
+
+def _error(request, error: ValidationError) -> None:
+    messages.error(request, " ".join(error.messages))
+
+
+def _progress_summary(progress: dict | None) -> dict | None:
+    """Counts for a progress bar: sent, with the staff, skipped, failed, still to go, of the total."""
+    if progress is None:
+        return None
+    by_status = progress["by_status"]
+    total = progress["total"]
+    summary = {
+        "sent": by_status.get(Delivery.Status.SENT, 0),
+        "pending": by_status.get(Delivery.Status.PENDING, 0),
+        "skipped": by_status.get(Delivery.Status.SKIPPED, 0),
+        "failed": by_status.get(Delivery.Status.FAILED, 0),
+        "waiting": by_status.get(Delivery.Status.QUEUED, 0) + by_status.get(Delivery.Status.CLAIMED, 0),
+        "total": total,
+    }
+    summary["done"] = total - summary["waiting"]
+    summary["percent"] = round(100 * summary["done"] / total) if total else 100
+    return summary
+
+
+# The list ------------------------------------------------------------------------------------------------------------
 
 
 @member_required
 def broadcast_list(request):
-    broadcasts = Broadcast.objects.filter(workspace=request.workspace)[:100]
-    return render(request, "campaigns/broadcasts/list.html", {"broadcasts": broadcasts})
+    broadcasts = Broadcast.objects.filter(workspace=request.workspace).select_related("created_by")
+    page = Paginator(broadcasts, PAGE_SIZE).get_page(request.GET.get("page"))
+    progress = services.broadcasts_progress(broadcasts=list(page))
+    rows = [(broadcast, _progress_summary(progress.get(broadcast.pk))) for broadcast in page]
+    return render(request, "campaigns/broadcasts/list.html", {"page": page, "rows": rows})
+
+
+# Compose -------------------------------------------------------------------------------------------------------------
+
+
+@member_required
+def broadcast_create(request):
+    form = BroadcastForm(request.POST or None, request.FILES or None, member=request.member)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            broadcast = services.broadcast_create(
+                member=request.member, name=data["name"], text=data["text"], link=data["link"],
+                audience=data["audience"], scheduled_at=data["scheduled_at"], images=data["images"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Draft “%(name)s” saved. Check who it reaches, then send it.") % {"name": broadcast.name})
+            return redirect("campaigns:broadcast_detail", broadcast.pk)
+    return _render_form(request, form, broadcast=None)
+
+
+@member_required
+def broadcast_edit(request, pk):
+    broadcast = _changeable(request, pk)
+    if broadcast.status != Broadcast.Status.DRAFT:
+        messages.error(request, _("Only a draft can be edited."))
+        return redirect("campaigns:broadcast_detail", broadcast.pk)
+    form = BroadcastForm(request.POST or None, request.FILES or None, member=request.member, broadcast=broadcast)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.broadcast_update(
+                broadcast=broadcast, member=request.member, name=data["name"], text=data["text"], link=data["link"],
+                audience=data["audience"], scheduled_at=data["scheduled_at"], add_images=data["images"],
+                remove_image_ids=data["remove_images"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Draft “%(name)s” saved.") % {"name": broadcast.name})
+            return redirect("campaigns:broadcast_detail", broadcast.pk)
+    return _render_form(request, form, broadcast=broadcast)
+
+
+def _render_form(request, form, *, broadcast):
+    if form.is_bound:
+        text = form.data.get("text", "")
+        audience = (getattr(form, "cleaned_data", None) or {}).get("audience") or {}
+    elif broadcast:
+        text, audience = broadcast.text, broadcast.audience
+    else:
+        text, audience = "", {}
+    context = {
+        "form": form,
+        "broadcast": broadcast,
+        "sample": services.broadcast_text_sample(member=request.member, text=text, audience=audience),
+        "images": form.existing_images,
+        "max_images": services.MAX_IMAGES,
+    }
+    return render(request, "campaigns/broadcasts/form.html", context, status=400 if form.errors else 200)
+
+
+@member_required
+@require_POST
+def broadcast_text_preview(request):
+    """The composer's live preview: the message as the first customer of the audience would read it."""
+    text, audience = TextPreviewForm(request.POST, member=request.member).sample_input()
+    sample = services.broadcast_text_sample(member=request.member, text=text, audience=audience)
+    return render(request, "campaigns/broadcasts/_text_preview.html", {"sample": sample})
+
+
+@member_required
+def broadcast_image(request, pk, image_pk):
+    """A broadcast's image, for the members of its workspace only (media is never served publicly)."""
+    image = get_object_or_404(BroadcastImage, broadcast__workspace=request.workspace, broadcast_id=pk, pk=image_pk)
+    if not image.image or not image.image.storage.exists(image.image.name):
+        raise Http404
+    kind = IMAGE_TYPES.get(image.image.name.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+    response = FileResponse(image.image.open("rb"), content_type=kind)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+# The send page -------------------------------------------------------------------------------------------------------
+
+
+def _status_context(request, broadcast: Broadcast) -> dict:
+    progress = services.broadcast_progress(broadcast=broadcast) if broadcast.started_at else None
+    skipped = []
+    if progress:
+        labels = dict(Delivery.SkipReason.choices)
+        skipped = sorted(
+            ((labels.get(reason, reason or "—"), n) for reason, n in progress["skipped"].items()), key=lambda row: -row[1]
+        )
+    return {
+        "broadcast": broadcast,
+        "may_change": services.broadcast_within_reach(member=request.member, broadcast=broadcast),
+        "progress": _progress_summary(progress),
+        "raw_progress": progress,
+        "skipped_by_reason": skipped,
+        "polling": broadcast.status == Broadcast.Status.SENDING,
+        **(_starts_at(broadcast) if broadcast.status == Broadcast.Status.SCHEDULED else {}),
+    }
+
+
+def _starts_at(broadcast: Broadcast) -> dict:
+    """When a scheduled broadcast really starts: at its time, or when the quiet hours it falls in end."""
+    at = max(broadcast.scheduled_at, timezone.now())
+    starts = services.quiet_hours_end(workspace=broadcast.workspace, at=at)
+    if starts == at:
+        return {"starts_at": broadcast.scheduled_at, "after_quiet_hours": False}
+    return {"starts_at": starts, "after_quiet_hours": True}
+
+
+def _audience_context(request, broadcast: Broadcast) -> dict:
+    """For a broadcast not started yet: who it would reach now, whom each rule leaves out, what still keeps it from
+    being sent, and when it would really start (the quiet hours)."""
+    context: dict = {"problems": [], "preview": None, "excluded": [], "quiet_until": None}
+    try:
+        services.broadcast_check(broadcast=broadcast)
+    except ValidationError as error:
+        context["problems"] = error.messages
+    try:
+        preview = services.broadcast_preview(broadcast=broadcast)
+    except ValidationError as error:
+        context["problems"] = list(dict.fromkeys([*context["problems"], *error.messages]))
+    else:
+        labels = dict(Delivery.SkipReason.choices)
+        context["preview"] = preview
+        context["excluded"] = [
+            (reason, labels[reason], preview.excluded.get(reason, 0))
+            for reason in (Delivery.SkipReason.OPTED_OUT, Delivery.SkipReason.DAILY_CAP,
+                           Delivery.SkipReason.MONTHLY_CAP, Delivery.SkipReason.NO_ACCOUNT)
+        ]
+    now = timezone.now()
+    at = max(broadcast.scheduled_at or now, now)
+    starts = services.quiet_hours_end(workspace=broadcast.workspace, at=at)
+    if starts != at:
+        context["quiet_until"] = starts
+    context["rules"] = services.messaging_settings(workspace=broadcast.workspace)
+    context["sample"] = services.broadcast_text_sample(
+        member=request.member, text=broadcast.text, audience=broadcast.audience
+    )
+    context["plan_passed"] = (
+        broadcast.status == Broadcast.Status.DRAFT and broadcast.scheduled_at is not None and broadcast.scheduled_at <= now
+    )
+    return context
+
+
+def _deliveries_context(request, broadcast: Broadcast, progress: dict | None) -> dict:
+    status = request.GET.get("status", "")
+    if status not in Delivery.Status.values:
+        status = ""
+    deliveries = services.broadcast_deliveries(broadcast=broadcast, member=request.member, status=status)
+    if progress is not None and request.member.sees_all_accounts:  # the count is known already
+        count = progress["by_status"].get(status, 0) if status else progress["total"]
+        paginator = CountedPaginator(deliveries, DELIVERIES_PAGE_SIZE, count=count)
+    else:
+        paginator = Paginator(deliveries, DELIVERIES_PAGE_SIZE)
+    return {
+        "deliveries": paginator.get_page(request.GET.get("page")),
+        "status_filter": status,
+        "status_choices": Delivery.Status.choices,
+        "query": f"status={status}" if status else "",
+    }
+
+
+@member_required
+def broadcast_detail(request, pk):
+    broadcast = _broadcast(request, pk)
+    context = _status_context(request, broadcast)
+    target = request.htmx.target if request.htmx else None
+    if target == "broadcast-status":
+        return render(request, "campaigns/broadcasts/_status.html", context)
+    if broadcast.started_at:
+        context.update(_deliveries_context(request, broadcast, context["raw_progress"]))
+        if target == "deliveries":
+            return render(request, "campaigns/broadcasts/_deliveries.html", context)
+    if broadcast.status in (Broadcast.Status.DRAFT, Broadcast.Status.SCHEDULED) and context["may_change"]:
+        # (Not for a member limited to some accounts looking at a broadcast beyond them: its audience is not theirs
+        # to count, as the segment pages count only the contacts a member may see.)
+        context.update(_audience_context(request, broadcast))
+    context["images"] = list(broadcast.images.all())
+    return render(request, "campaigns/broadcasts/detail.html", context)
+
+
+@member_required
+@require_POST
+def broadcast_send(request, pk):
+    broadcast = _changeable(request, pk)
+    try:
+        broadcast = services.broadcast_send_planned(broadcast=broadcast, member=request.member)
+    except ValidationError as error:
+        _error(request, error)
+    else:
+        if broadcast.status == Broadcast.Status.SCHEDULED:
+            local = timezone.localtime(_starts_at(broadcast)["starts_at"], ZoneInfo(broadcast.workspace.time_zone))
+            messages.success(request, _("Scheduled: it will start at %(time)s.") % {"time": local.strftime("%Y-%m-%d %H:%M")})
+        else:
+            messages.success(request, _("Sending has started."))
+    return redirect("campaigns:broadcast_detail", broadcast.pk)
+
+
+@member_required
+@require_POST
+def broadcast_pause(request, pk):
+    broadcast = _changeable(request, pk)
+    if services.broadcast_pause(broadcast=broadcast):
+        messages.success(request, _("Paused: the messages already handed over still go out, no more after them."))
+    else:
+        messages.error(request, _("Only a broadcast that is sending can be paused."))
+    return redirect("campaigns:broadcast_detail", broadcast.pk)
+
+
+@member_required
+@require_POST
+def broadcast_resume(request, pk):
+    broadcast = _changeable(request, pk)
+    if services.broadcast_resume(broadcast=broadcast):
+        messages.success(request, _("Sending again, from where it stopped."))
+    else:
+        messages.error(request, _("Only a paused broadcast can be resumed."))
+    return redirect("campaigns:broadcast_detail", broadcast.pk)
+
+
+@member_required
+def broadcast_cancel(request, pk):
+    broadcast = _changeable(request, pk)
+    if request.method != "POST" and broadcast.status not in (Broadcast.Status.FINISHED, Broadcast.Status.CANCELLED):
+        return render(request, "campaigns/broadcasts/cancel.html", {"broadcast": broadcast})
+    if request.method == "POST" and services.broadcast_cancel(broadcast=broadcast):
+        messages.success(request, _("Cancelled: nobody else receives it."))
+    else:
+        messages.error(request, _("This broadcast is over already."))
+    return redirect("campaigns:broadcast_detail", broadcast.pk)
+
+
+@member_required
+@require_POST
+def broadcast_unschedule(request, pk):
+    broadcast = _changeable(request, pk)
+    if services.broadcast_unschedule(broadcast=broadcast):
+        messages.success(request, _("Back to draft. Choose a time again, or it goes out as soon as you press Send."))
+    else:
+        messages.error(request, _("Only a scheduled broadcast that has not started can go back to draft."))
+    return redirect("campaigns:broadcast_detail", broadcast.pk)
+
+
+# Messaging settings --------------------------------------------------------------------------------------------------
+
+
+@member_required
+def messaging_settings(request):
+    """Quiet hours and frequency caps: the owner changes them, staff see them."""
+    may_change = request.member.is_owner
+    rules = services.messaging_settings(workspace=request.workspace)
+    if request.method == "POST":
+        if not may_change:
+            raise PermissionDenied
+        form = MessagingSettingsForm(request.POST, instance=rules)
+        if form.is_valid():
+            try:
+                services.messaging_settings_update(workspace=request.workspace, **form.cleaned_data)
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, _("Messaging settings saved."))
+                return redirect("campaigns:messaging_settings")
+    else:
+        form = MessagingSettingsForm(instance=rules)
+    if not may_change:
+        for field in form.fields.values():
+            field.disabled = True
+    return render(
+        request, "campaigns/settings.html", {"form": form, "may_change": may_change},
+        status=400 if form.errors else 200,
+    )

@@ -4,7 +4,9 @@ from django import forms
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm import selectors
 from crm.models import Contact, CustomerGroup, Member, Order, Tag, TagGroup, TimelineEvent, WeChatAccount
@@ -277,10 +279,37 @@ class TagMergeForm(forms.Form):
             }
 
 
+# How messages reach an account's friends, as the account pages name the channels (WeChatAccount.Channel's own
+# labels are terser; these carry the "delivery channel" context in the translation catalogue).
+CHANNEL_LABELS = {
+    WeChatAccount.Channel.MANUAL: pgettext_lazy("delivery channel", "By hand: the send-today queue"),
+    WeChatAccount.Channel.OUTBOX: pgettext_lazy("delivery channel", "Outbox: testing, nothing really sent"),
+    WeChatAccount.Channel.WECOM: pgettext_lazy("delivery channel", "WeCom (企业微信)"),
+}
+# Channels an owner cannot choose yet, with the reason shown beside them.
+CHANNELS_NOT_YET = {
+    WeChatAccount.Channel.WECOM: pgettext_lazy("delivery channel", "coming with WeCom integration"),
+}
+
+
+class SelectWithDisabled(forms.Select):
+    """A select whose options in `disabled_values` are shown but cannot be picked."""
+
+    def __init__(self, *args, disabled_values=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.disabled_values = set(disabled_values)
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex=subindex, attrs=attrs)
+        if str(value) in self.disabled_values:
+            option["attrs"]["disabled"] = True
+        return option
+
+
 class WeChatAccountForm(forms.ModelForm):
     class Meta:
         model = WeChatAccount
-        fields = ["name", "wechat_id", "capacity"]
+        fields = ["name", "wechat_id", "capacity", "channel"]
         help_texts = {"capacity": _("WeChat allows about 10,000 friends per account.")}
 
     def __init__(self, *args, workspace, **kwargs):
@@ -288,6 +317,33 @@ class WeChatAccountForm(forms.ModelForm):
         self.workspace = workspace
         # The model's MinValueValidator(1) refuses 0 on the server; this stops it in the browser too.
         self.fields["capacity"].widget.attrs["min"] = 1
+        # An account already on a channel not offered yet (set up by hand) keeps it selectable, so that saving
+        # its other fields does not fail.
+        self.not_yet = {value: why for value, why in CHANNELS_NOT_YET.items() if value != self.instance.channel}
+        channel = self.fields["channel"]
+        channel.label = pgettext_lazy("delivery channel", "Delivery channel")
+        channel.choices = [(value, self._channel_label(value)) for value in WeChatAccount.Channel.values]
+        channel.widget = SelectWithDisabled(choices=channel.choices, disabled_values=self.not_yet)
+        channel.required = False  # left out, the account keeps its channel (a new one: by hand)
+        channel.help_text = pgettext_lazy(
+            "delivery channel",
+            "How messages to this account's friends go out. By hand: each message becomes a card in the send-today "
+            "queue, and a staff member sends it from the account's phone.",
+        )
+
+    def _channel_label(self, value):
+        if value in self.not_yet:
+            return format_lazy("{} ({})", CHANNEL_LABELS[value], self.not_yet[value])
+        return CHANNEL_LABELS[value]
+
+    def clean_channel(self):
+        channel = self.cleaned_data["channel"] or self.instance.channel or WeChatAccount.Channel.MANUAL
+        if channel in self.not_yet:
+            raise ValidationError(
+                pgettext_lazy("delivery channel", "%(channel)s is not available yet: %(why)s."),
+                params={"channel": CHANNEL_LABELS[channel], "why": self.not_yet[channel]},
+            )
+        return channel
 
     def clean_name(self):
         # The (workspace, name) constraint is not checked by the ModelForm: workspace is not one of its fields.
@@ -510,3 +566,14 @@ class ImportMappingForm(forms.Form):
             raise ValidationError(errors)
         data["columns"] = columns
         return data
+
+
+class ReplyForm(forms.Form):
+    """A reply the customer sent on WeChat, typed in by the seller (退订 or TD opts them out)."""
+
+    reply = forms.CharField(
+        label=pgettext_lazy("reply", "Record a reply"), max_length=5000,
+        widget=forms.TextInput(
+            attrs={"placeholder": pgettext_lazy("reply", "What the customer wrote"), "autocomplete": "off"}
+        ),
+    )

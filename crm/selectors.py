@@ -503,3 +503,77 @@ def segments_of_workspace(*, workspace: Workspace) -> QuerySet:
     from crm.models import Segment  # the import list above is shared; kept local to this appended section
 
     return Segment.objects.filter(workspace=workspace).select_related("created_by").order_by("name", "id")
+
+
+# The send-today queue (今日待发) ---------------------------------------------------------------------------------
+
+
+def workspace_today(*, workspace: Workspace):
+    """Today's date where the seller works: a card is due on the workspace's day, not the server's."""
+    from zoneinfo import ZoneInfo
+
+    return timezone.localdate(timezone.now(), ZoneInfo(workspace.time_zone))
+
+
+def _pending_sends(*, member: Member, today):
+    from crm.models import ManualSend  # the import list above is shared; kept local to this appended section
+
+    # The account ids first, so that the manual_send_queue index (account, status, due_on, id) serves every
+    # count and page: ManualSend has no index led by the workspace.
+    return ManualSend.objects.filter(
+        workspace_id=member.workspace_id,
+        account_id__in=accounts_visible_to(member=member).values("pk"),
+        status=ManualSend.Status.PENDING,
+        due_on__lte=today,
+    )
+
+
+@dataclass(frozen=True)
+class SendTodayCount:
+    pending: int  # due today or earlier and not done
+    overdue: int  # of those, due before today
+
+
+def send_today_counts(*, member: Member, today=None) -> dict[int, SendTodayCount]:
+    """Cards waiting in each WeChat account the member sees (accounts with none are left out): one grouped
+    query."""
+    today = today or workspace_today(workspace=member.workspace)
+    rows = (
+        _pending_sends(member=member, today=today)
+        .order_by()
+        .values("account_id")
+        .annotate(pending=Count("id"), overdue=Count("id", filter=Q(due_on__lt=today)))
+    )
+    return {row["account_id"]: SendTodayCount(pending=row["pending"], overdue=row["overdue"]) for row in rows}
+
+
+def send_today_total(*, member: Member, today=None) -> int:
+    """Every card the member could work now, over all their accounts (the navigation's badge): one COUNT."""
+    today = today or workspace_today(workspace=member.workspace)
+    return _pending_sends(member=member, today=today).count()
+
+
+def send_today_cards(*, member: Member, account_id: int, today=None) -> QuerySet:
+    """The account's cards due today or earlier and not done, overdue ones first (oldest due day, then oldest
+    card), each with its contact. Empty for an account the member does not see."""
+    today = today or workspace_today(workspace=member.workspace)
+    return (
+        _pending_sends(member=member, today=today)
+        .filter(account_id=account_id)
+        .select_related("contact")
+        .order_by("due_on", "id")
+    )
+
+
+def send_today_card(*, member: Member, pk: int):
+    """One card of an account the member sees, whatever its status (None otherwise): what the queue's buttons
+    and downloads act on."""
+    from crm.models import ManualSend
+
+    return (
+        ManualSend.objects.filter(
+            workspace_id=member.workspace_id, account_id__in=accounts_visible_to(member=member).values("pk"), pk=pk
+        )
+        .select_related("contact", "account", "done_by")
+        .first()
+    )

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from crm.views import accounts, contacts, groups, imports, members, status, tags
+from crm.views import queue as queue_views
 from crm.views import duplicates as duplicate_views
 from crm.views import exports as export_views
 from crm.views import segments as segment_views
@@ -51,6 +52,14 @@ app_patterns = [
     path("groups/<int:pk>/delete/", groups.group_delete, name="group_delete"),
     path("groups/<int:pk>/members/add/", groups.group_members_add, name="group_members_add"),
     path("groups/<int:pk>/members/<int:contact_pk>/remove/", groups.group_member_remove, name="group_member_remove"),
+    path("contacts/<int:pk>/opt-out/", contacts.contact_opt_out, name="contact_opt_out"),
+    path("contacts/<int:pk>/opt-in/", contacts.contact_opt_in, name="contact_opt_in"),
+    path("contacts/<int:pk>/replies/", contacts.contact_reply, name="contact_reply"),
+    path("queue/", queue_views.send_today, name="send_today"),
+    path("queue/count/", queue_views.send_today_count, name="send_today_count"),
+    path("queue/cards/<int:pk>/mark/", queue_views.send_today_mark, name="send_today_mark"),
+    path("queue/cards/<int:pk>/images.zip", queue_views.send_today_images, name="send_today_images"),
+    path("queue/cards/<int:pk>/images/<int:index>/", queue_views.send_today_image, name="send_today_image"),
     path("accounts/", accounts.account_list, name="account_list"),
     path("accounts/new/", accounts.account_create, name="account_create"),
     path("accounts/<int:pk>/edit/", accounts.account_edit, name="account_edit"),

@@ -1,12 +1,14 @@
-"""The workspace's WeChat accounts: friends against capacity for every member, create and edit for owners."""
+"""The workspace's WeChat accounts: friends against capacity and delivery channel for every member, create and
+edit for owners."""
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
 from crm import selectors, services
-from crm.forms import WeChatAccountForm
+from crm.forms import CHANNEL_LABELS, WeChatAccountForm
 from crm.models import WeChatAccount
 from crm.views.access import member_required, owner_required
 
@@ -14,15 +16,28 @@ from crm.views.access import member_required, owner_required
 @member_required
 def account_list(request):
     accounts = selectors.accounts_with_friend_counts(member=request.member)
+    for account in accounts:
+        account.channel_label = CHANNEL_LABELS.get(account.channel, account.channel)
     return render(request, "crm/accounts/list.html", {"accounts": accounts})
+
+
+def _set_channel(account: WeChatAccount, channel: str) -> None:
+    # services.wechat_account_create/update take no channel (yet): it is written beside them, in one transaction.
+    # (The form has already put the new channel on the instance: compare with the row instead.)
+    WeChatAccount.objects.filter(pk=account.pk).exclude(channel=channel).update(channel=channel)
+    account.channel = channel
 
 
 @owner_required
 def account_create(request):
     form = WeChatAccountForm(request.POST or None, workspace=request.workspace)
     if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        channel = data.pop("channel")
         try:
-            account = services.wechat_account_create(workspace=request.workspace, **form.cleaned_data)
+            with transaction.atomic():
+                account = services.wechat_account_create(workspace=request.workspace, **data)
+                _set_channel(account, channel)
         except ValidationError as error:
             form.add_error("name", error)
         else:
@@ -37,8 +52,12 @@ def account_edit(request, pk):
     title = account.name  # the form writes its input onto the instance while validating
     form = WeChatAccountForm(request.POST or None, instance=account, workspace=request.workspace)
     if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        channel = data.pop("channel")
         try:
-            services.wechat_account_update(account=account, **form.cleaned_data)
+            with transaction.atomic():
+                services.wechat_account_update(account=account, **data)
+                _set_channel(account, channel)
         except ValidationError as error:
             form.add_error("name", error)
         else:

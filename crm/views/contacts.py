@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from crm import selectors, services, tasks
@@ -24,6 +25,7 @@ from crm.forms import (
     NoteForm,
     OrderForm,
     RemarkForm,
+    ReplyForm,
 )
 from crm.models import Order
 from crm.views.access import member_required
@@ -215,6 +217,7 @@ def _detail_context(request, contact, **extra):
         "note_form": NoteForm(),
         "order_form": OrderForm(),
         "avatar_form": AvatarForm(),
+        "reply_form": ReplyForm(),
         "tag_suggestions": selectors.contact_filter_choices(member=request.member).tag_names,
         **extra,
     }
@@ -338,3 +341,71 @@ def order_delete(request, pk, order_pk):
     services.order_delete(order=order)
     messages.success(request, _("Order deleted."))
     return redirect("crm:contact_detail", pk=contact.pk)
+
+
+# Opting out, and the customer's replies ------------------------------------------------------------------------------
+
+
+def _opt_out_done(request, contact, notice: str, *, reply_form=None, status=200):
+    """The opt-out block of the contact page, with what just happened (htmx), or the page itself."""
+    if request.htmx:
+        context = {"contact": contact, "reply_form": reply_form or ReplyForm(), "notice": notice, "oob": True}
+        response = render(request, "crm/contacts/_opt_out.html", context)
+        if not reply_form:
+            response["HX-Trigger"] = "timeline-changed"
+        return response
+    if reply_form:
+        return render(
+            request, "crm/contacts/detail.html", _detail_context(request, contact, reply_form=reply_form), status=status
+        )
+    messages.success(request, notice)
+    return redirect("crm:contact_detail", pk=contact.pk)
+
+
+@member_required
+@require_POST
+def contact_opt_out(request, pk):
+    """The customer asked for no more messages: no broadcast or follow-up reaches them."""
+    contact = _visible_contact(request, pk)
+    services.contact_opt_out(contact=contact, actor=request.user)
+    contact.refresh_from_db(fields=["opted_out_at"])
+    notice = pgettext("opt-out", "No broadcast or follow-up message will reach %(name)s.") % {
+        "name": contact.display_name
+    }
+    return _opt_out_done(request, contact, notice)
+
+
+@member_required
+@require_POST
+def contact_opt_in(request, pk):
+    contact = _visible_contact(request, pk)
+    services.contact_opt_in(contact=contact, actor=request.user)
+    contact.refresh_from_db(fields=["opted_out_at"])
+    notice = pgettext("opt-out", "%(name)s receives broadcasts and follow-up messages again.") % {
+        "name": contact.display_name
+    }
+    return _opt_out_done(request, contact, notice)
+
+
+@member_required
+@require_POST
+def contact_reply(request, pk):
+    """A reply the customer sent on WeChat, on the timeline; 退订, TD and the like opt them out."""
+    contact = _visible_contact(request, pk)
+    form = ReplyForm(request.POST)
+    if form.is_valid():
+        try:
+            services.contact_reply_record(contact=contact, text=form.cleaned_data["reply"], actor=request.user)
+        except ValidationError as error:
+            form.add_error("reply", error)
+    if form.errors:
+        # 200 for htmx, which swaps in no 4xx response by default: the form shows its error in place.
+        return _opt_out_done(request, contact, "", reply_form=form, status=200 if request.htmx else 400)
+    contact.refresh_from_db(fields=["opted_out_at"])
+    if services.is_opt_out_reply(form.cleaned_data["reply"]):
+        notice = pgettext(
+            "opt-out", "Reply recorded. It asks to unsubscribe: %(name)s is opted out of messages."
+        ) % {"name": contact.display_name}
+    else:
+        notice = pgettext("opt-out", "Reply recorded.")
+    return _opt_out_done(request, contact, notice)

@@ -167,3 +167,70 @@ def test_an_unused_workspace_has_an_empty_account_list(db):
     response = client_for(member).get(reverse("crm:account_list"))
     assert response.status_code == 200
     assert reverse("crm:account_create") in response.content.decode()
+
+
+# Delivery channel ----------------------------------------------------------------------------------------------------
+
+
+def test_the_list_shows_each_accounts_delivery_channel(owner_client, teammate_client, workspace, account):
+    WeChatAccountFactory(workspace=workspace, name="测试号", channel=WeChatAccount.Channel.OUTBOX)
+    for client in (owner_client, teammate_client):
+        html = client.get(reverse("crm:account_list")).content.decode()
+        assert 'data-channel="manual"' in html and 'data-channel="outbox"' in html
+        assert f'{reverse("crm:send_today")}?account={account.pk}' in html  # a manual account's queue
+
+
+def test_a_new_account_sends_by_hand_unless_told_otherwise(owner_client, workspace):
+    owner_client.post(reverse("crm:account_create"), {"name": "手动号", "capacity": 10000})
+    owner_client.post(reverse("crm:account_create"), {"name": "测试号", "capacity": 10000, "channel": "outbox"})
+    assert WeChatAccount.objects.get(workspace=workspace, name="手动号").channel == "manual"
+    assert WeChatAccount.objects.get(workspace=workspace, name="测试号").channel == "outbox"
+
+
+def test_the_owner_switches_an_account_to_the_outbox_and_back(owner_client, account):
+    url = reverse("crm:account_edit", args=[account.pk])
+    response = owner_client.post(url, {"name": "海味小张", "capacity": 10000, "channel": "outbox"})
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert account.channel == "outbox"
+    owner_client.post(url, {"name": "海味小张", "capacity": 10000, "channel": "manual"})
+    account.refresh_from_db()
+    assert account.channel == "manual"
+
+
+def test_wecom_is_shown_but_cannot_be_chosen_yet(owner_client, account):
+    html = owner_client.get(reverse("crm:account_edit", args=[account.pk])).content.decode()
+    assert '<option value="wecom" disabled>' in html
+    response = owner_client.post(
+        reverse("crm:account_edit", args=[account.pk]), {"name": "海味小张", "capacity": 10000, "channel": "wecom"}
+    )
+    assert response.status_code == 400
+    assert "channel" in response.context["form"].errors
+    account.refresh_from_db()
+    assert account.channel == "manual"
+
+
+def test_an_account_already_on_wecom_keeps_it_when_edited(owner_client, workspace):
+    account = WeChatAccountFactory(workspace=workspace, channel=WeChatAccount.Channel.WECOM)
+    url = reverse("crm:account_edit", args=[account.pk])
+    assert '<option value="wecom" selected>' in owner_client.get(url).content.decode()
+    response = owner_client.post(url, {"name": account.name, "capacity": 5000, "channel": "wecom"})
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert (account.channel, account.capacity) == ("wecom", 5000)
+
+
+def test_a_teammate_cannot_change_the_channel(teammate_client, account):
+    response = teammate_client.post(
+        reverse("crm:account_edit", args=[account.pk]), {"name": "海味小张", "capacity": 10000, "channel": "outbox"}
+    )
+    assert response.status_code == 403
+    account.refresh_from_db()
+    assert account.channel == "manual"
+
+
+def test_a_name_clash_keeps_the_old_channel(owner_client, workspace, account):
+    other = WeChatAccountFactory(workspace=workspace, name="海味小李")
+    owner_client.post(reverse("crm:account_edit", args=[other.pk]), {"name": "海味小张", "capacity": 10000, "channel": "outbox"})
+    other.refresh_from_db()
+    assert other.channel == "manual"

@@ -125,7 +125,7 @@ def test_importing_queues_the_task_and_the_status_page_shows_the_result(
     assert Contact.objects.filter(workspace=workspace, source=Contact.Source.IMPORT).count() == 2
     html = owner_client.get(response["Location"], **EN).content.decode()
     assert '<dd id="created-count">2</dd>' in html and '<dd id="rejected-count">1</dd>' in html
-    assert 'data-status="done"' in html and "hx-trigger" not in html
+    assert 'data-status="done"' in html and 'hx-trigger="every 2s"' not in html
     assert reverse("crm:import_rejects", args=[job.pk]) in html
     # The mapping page of a started job leads to its status.
     assert owner_client.get(reverse("crm:import_detail", args=[job.pk]))["Location"] == response["Location"]

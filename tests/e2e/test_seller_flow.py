@@ -167,3 +167,16 @@ def test_editing_the_remark_inline_shows_it_without_a_reload(page, live_server, 
     assert (chen.remark_name, chen.description) == ("陈阿姨-海参大客户", "每月买两盒，喜欢顺丰")
     assert chen.timeline_events.filter(kind=TimelineEvent.Kind.REMARK_CHANGED).count() == 1
     screenshot("remark-edited-inline")
+
+
+def test_a_note_the_server_refuses_shows_its_error_in_place(page, live_server, sign_in, book, screenshot):
+    liu = book["contacts"]["liu"]
+    sign_in(book["owner"].user)
+    page.goto(f"{live_server.url}/contacts/{liu.pk}/")
+    notes = page.locator("#notes")
+    notes.locator("textarea[name=body]").fill("   ")  # passes the browser's own check, not the server's
+    notes.get_by_role("button", name="Add").click()
+    # The 400 fragment with the form's error is swapped in (htmx 2 swaps no 4xx unless told to).
+    expect(page.locator("#notes .errorlist")).to_contain_text("This field is required.")
+    assert not liu.timeline_events.filter(kind=TimelineEvent.Kind.NOTE).exists()
+    screenshot("note-refused-in-place")

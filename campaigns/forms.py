@@ -1,0 +1,229 @@
+"""The broadcast composer and the messaging settings."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models import Broadcast, BroadcastImage, MessagingSettings
+from campaigns.services import MAX_IMAGES, MAX_TEXT_LENGTH
+from crm import selectors
+from crm.forms import grouped_tag_choices
+from crm.models import CustomerGroup, Member, Segment, Tag
+from crm.widgets import FastSelectMultiple
+
+DATETIME_INPUT = "%Y-%m-%dT%H:%M"
+DATETIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M")
+
+
+class MultipleImageInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleImageField(forms.FileField):
+    """Several files from one input; each is checked by campaigns.images, not here."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleImageInput(attrs={"accept": "image/jpeg,image/png,image/webp,image/gif"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, (list, tuple)) else [data] if data else []
+        return [super(MultipleImageField, self).clean(file, initial) for file in files]
+
+
+class WebLinkField(forms.URLField):
+    """A web address: "example.com/x" becomes https://example.com/x; javascript:, data: and ftp: are refused."""
+
+    default_validators = [URLValidator(schemes=["http", "https"])]
+    default_error_messages = {"invalid": _("Enter a web address starting with http:// or https://.")}
+
+    def __init__(self, **kwargs):
+        super().__init__(assume_scheme="https", **kwargs)
+
+
+def _ids_field(label, help_text=""):
+    return forms.TypedMultipleChoiceField(
+        label=label, coerce=int, required=False, widget=FastSelectMultiple, help_text=help_text
+    )
+
+
+class BroadcastForm(forms.Form):
+    WHEN_CHOICES = [("now", _("As soon as I press Send")), ("later", _("At a time I choose"))]
+
+    name = forms.CharField(
+        label=_("Name"), max_length=100, help_text=_("For your team only, such as “Double 11 pre-sale”; customers never see it.")
+    )
+    text = forms.CharField(
+        label=_("Text"), max_length=MAX_TEXT_LENGTH, required=False,
+        widget=forms.Textarea(attrs={"rows": 7, "maxlength": MAX_TEXT_LENGTH}),
+        help_text=_(
+            "Up to 2,000 characters. Placeholders are filled in for each customer: {备注名} the remark name "
+            "(or the nickname when there is none), {昵称} the nickname (or the remark name). A customer with neither "
+            "is called 亲; write your own word after a bar, such as {备注名|朋友}."
+        ),
+    )
+    images = MultipleImageField(
+        label=_("Images"), required=False,
+        help_text=_("Up to 9 JPEG, PNG, WebP or GIF images of at most 10 MB each. Location and camera data are "
+                    "removed, and large photos are scaled down to 1600 pixels on the long edge."),
+    )
+    remove_images = forms.TypedMultipleChoiceField(
+        label=_("Remove"), coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    link_title = forms.CharField(label=_("Link title"), max_length=64, required=False)
+    link_description = forms.CharField(label=_("Link description"), max_length=120, required=False)
+    link_url = WebLinkField(label=_("Link address"), max_length=1000, required=False,
+                            help_text=_("A web page starting with http:// or https://."))
+    segments = _ids_field(_("Segments"))
+    tags = _ids_field(_("Tags"), _("Customers with any of these tags."))
+    groups = _ids_field(_("Customer groups"), _("Members of any of these groups."))
+    accounts = _ids_field(_("WeChat accounts"), _("Every customer of these accounts."))
+    exclude_segments = _ids_field(_("Except the segments"))
+    exclude_tags = _ids_field(_("Except customers tagged"))
+    when = forms.ChoiceField(label=_("Send"), choices=WHEN_CHOICES, initial="now", widget=forms.RadioSelect)
+    send_at = forms.CharField(
+        label=_("Date and time"), required=False, max_length=30,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+    def __init__(self, *args, member: Member, broadcast: Broadcast | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.member = member
+        self.broadcast = broadcast
+        self.zone = ZoneInfo(member.workspace.time_zone)
+        workspace = member.workspace
+        segment_choices = list(Segment.objects.filter(workspace=workspace).order_by("name").values_list("pk", "name"))
+        tags = Tag.objects.filter(workspace=workspace).select_related("group").order_by(
+            "group__position", "group__name", "name"
+        )
+        tag_choices = grouped_tag_choices([(tag.group.name if tag.group else "", tag.pk, tag.name) for tag in tags])
+        self.fields["exclude_segments"].choices = segment_choices
+        self.fields["exclude_tags"].choices = tag_choices
+        self.fields["accounts"].choices = list(selectors.accounts_visible_to(member=member).values_list("pk", "name"))
+        self.limited = not member.sees_all_accounts
+        if self.limited:
+            # Their broadcasts go to their own accounts' customers only (services.broadcast_audience_clean).
+            for name in ("segments", "tags", "groups"):
+                del self.fields[name]
+            self.fields["accounts"].help_text = _(
+                "Your broadcasts go to the customers of your own accounts: leave it empty for all of them."
+            )
+        else:
+            self.fields["segments"].choices = segment_choices
+            self.fields["tags"].choices = tag_choices
+            self.fields["groups"].choices = list(
+                CustomerGroup.objects.filter(workspace=workspace).order_by("name").values_list("pk", "name")
+            )
+        self.existing_images = list(BroadcastImage.objects.filter(broadcast=broadcast)) if broadcast else []
+        self.fields["remove_images"].choices = [(image.pk, image.pk) for image in self.existing_images]
+        if broadcast and not self.is_bound:
+            self.initial.update(self.initial_for(broadcast))
+
+    def initial_for(self, broadcast: Broadcast) -> dict:
+        link = broadcast.link or {}
+        initial = {
+            "name": broadcast.name, "text": broadcast.text,
+            "link_title": link.get("title", ""), "link_description": link.get("description", ""),
+            "link_url": link.get("url", ""),
+            "when": "later" if broadcast.scheduled_at else "now",
+            "send_at": timezone.localtime(broadcast.scheduled_at, self.zone).strftime(DATETIME_INPUT)
+            if broadcast.scheduled_at else "",
+        }
+        initial.update({key: (broadcast.audience or {}).get(key, []) for key in self.audience_keys()})
+        return initial
+
+    def audience_keys(self) -> list[str]:
+        return [key for key in ("segments", "tags", "groups", "accounts", "exclude_segments", "exclude_tags")
+                if key in self.fields]
+
+    def clean_text(self):
+        return self.cleaned_data["text"].replace("\r\n", "\n")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("when") == "later":
+            data["scheduled_at"] = self._scheduled_at(data.get("send_at", ""))
+        else:
+            data["scheduled_at"] = None
+        link = {"title": data.get("link_title", ""), "description": data.get("link_description", ""),
+                "url": data.get("link_url", "")}
+        has_link = any(link.values())
+        if has_link:
+            if not link["title"]:
+                self.add_error("link_title", _("A link card needs a title."))
+            if not link["url"] and "link_url" not in self.errors:
+                self.add_error("link_url", _("A link card needs a web address."))
+        data["link"] = link if has_link else None
+        removed = set(data.get("remove_images") or [])
+        kept = len([image for image in self.existing_images if image.pk not in removed])
+        total = kept + len(data.get("images") or [])
+        if total > MAX_IMAGES:
+            self.add_error("images", ValidationError(
+                _("A broadcast holds at most 9 images; this would make %(n)d."), params={"n": total}
+            ))
+        if has_link and total:
+            raise ValidationError(_("A broadcast carries images or a link card, not both: remove one of them."))
+        data["audience"] = {key: data.get(key) or [] for key in self.audience_keys()}
+        return data
+
+    def _scheduled_at(self, value: str):
+        value = (value or "").strip()
+        if not value:
+            self.add_error("send_at", _("Choose the date and time to send it."))
+            return None
+        for pattern in DATETIME_FORMATS:
+            try:
+                naive = datetime.strptime(value, pattern)
+            except ValueError:
+                continue
+            at = timezone.make_aware(naive, self.zone)
+            if at <= timezone.now():
+                self.add_error("send_at", _("This time has passed: choose a time in the future."))
+                return None
+            return at
+        self.add_error("send_at", _("Enter a date and time such as 2026-11-11 20:00."))
+        return None
+
+
+class TextPreviewForm(BroadcastForm):
+    """The composer's text and audience only, for the live preview; whatever is invalid is left out."""
+
+    def sample_input(self) -> tuple[str, dict]:
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        text = (self.data.get("text") or "")[:MAX_TEXT_LENGTH]
+        audience = {key: data.get(key) or [] for key in self.audience_keys() if key not in self.errors}
+        return text, audience
+
+
+class MessagingSettingsForm(forms.ModelForm):
+    class Meta:
+        model = MessagingSettings
+        fields = ["quiet_start", "quiet_end", "daily_cap", "monthly_cap"]
+        widgets = {
+            "quiet_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "quiet_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        }
+        help_texts = {
+            "quiet_start": _("No broadcast starts between these two times (in the workspace's time zone); one due "
+                             "then waits until the quiet hours end. The same time twice means no quiet hours."),
+            "daily_cap": _("A customer who already received this many broadcasts today is skipped."),
+            "monthly_cap": _("Leave it empty for as many as the month has days, WeCom's own rule."),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["daily_cap"].widget.attrs.update(min=1, max=100)
+        self.fields["daily_cap"].validators.append(_at_least_one)
+        self.fields["monthly_cap"].widget.attrs.update(min=1, max=1000)
+        self.fields["monthly_cap"].validators.append(_at_least_one)
+
+
+def _at_least_one(value):
+    if value is not None and value < 1:
+        raise ValidationError(_("Allow at least one."))
