@@ -163,7 +163,9 @@ def _run_batch(now: datetime, size: int) -> int:
         Enrolment.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(status=Enrolment.Status.ACTIVE, next_run_at__lte=now)
         .order_by("next_run_at")
-        .select_related("contact")[:size]
+        .select_related("contact")
+        .only("workspace_id", "sequence_id", "step_index", "contact__remark_name", "contact__nickname",
+              "contact__owner_account_id", "contact__opted_out_at", "contact__workspace_id")[:size]
     )
     if not due:
         return 0
