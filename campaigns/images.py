@@ -10,9 +10,9 @@ from io import BytesIO
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.utils.translation import gettext as _
-from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageOps, ImageSequence
 
-from crm.images import MAX_PIXELS, MAX_UPLOAD_BYTES, _open_verified
+from crm.images import MAX_PIXELS, check_upload_size, open_verified
 
 MAX_EDGE = 1600
 # Pillow's format name → the stored file's extension; the image is saved in the format it came in.
@@ -24,12 +24,8 @@ KEEP_MODES = {"PNG": ("1", "L", "LA", "P", "RGB", "RGBA"), "WEBP": ("RGB", "RGBA
 def broadcast_image_from_upload(upload) -> ContentFile:
     """The upload as an image safe to store and send; ValidationError (a sentence a seller understands) if it is
     over 10 MB, not a JPEG, PNG, WebP or GIF, or too many pixels to open safely."""
-    if upload.size > MAX_UPLOAD_BYTES:
-        raise ValidationError(
-            _("The image is %(size).1f MB; the limit is 10 MB."), params={"size": upload.size / 1024 / 1024}
-        )
-    _refuse_bombs(upload)
-    image = _open_verified(upload)
+    check_upload_size(upload)
+    image = open_verified(upload)
     # Phones often write MPO: a JPEG with more pictures (depth, a preview) after the first, which is the photo.
     kind = "JPEG" if image.format == "MPO" else image.format
     if kind not in ACCEPTED:
@@ -57,23 +53,6 @@ def broadcast_image_from_upload(upload) -> ContentFile:
             options["icc_profile"] = icc
         image.save(out, format=kind, **options)
     return ContentFile(out.getvalue(), name=f"image.{ACCEPTED[kind]}")
-
-
-def _refuse_bombs(upload) -> None:
-    """A file whose header promises more pixels than Pillow will open (a "decompression bomb": a few kilobytes
-    that unpack to gigabytes) is refused by name, not as "not an image"."""
-    try:
-        upload.seek(0)
-        with Image.open(upload):
-            pass
-    except Image.DecompressionBombError:
-        raise ValidationError(
-            _("The image has far too many pixels to open safely; the limit is 40 megapixels.")
-        ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        pass  # _open_verified says what is wrong with it
-    finally:
-        upload.seek(0)
 
 
 def _resized(image: Image.Image) -> Image.Image:

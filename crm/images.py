@@ -14,11 +14,8 @@ AVATAR_SIZE = 256
 
 def avatar_from_upload(upload) -> ContentFile:
     """A square JPEG thumbnail of an uploaded avatar, with no metadata; ValidationError for anything else."""
-    if upload.size > MAX_UPLOAD_BYTES:
-        raise ValidationError(
-            _("The image is %(size).1f MB; the limit is 10 MB."), params={"size": upload.size / 1024 / 1024}
-        )
-    image = _open_verified(upload)
+    check_upload_size(upload)
+    image = open_verified(upload)
     image = ImageOps.exif_transpose(image)  # keep the orientation the phone recorded, then drop EXIF
     image = ImageOps.fit(image.convert("RGB"), (AVATAR_SIZE, AVATAR_SIZE), Image.Resampling.LANCZOS)
     out = BytesIO()
@@ -26,7 +23,15 @@ def avatar_from_upload(upload) -> ContentFile:
     return ContentFile(out.getvalue(), name="avatar.jpg")
 
 
-def _open_verified(upload) -> Image.Image:
+def check_upload_size(upload) -> None:
+    if upload.size > MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            _("The image is %(size).1f MB; the limit is 10 MB."), params={"size": upload.size / 1024 / 1024}
+        )
+
+
+def open_verified(upload) -> Image.Image:
+    """The upload opened by Pillow after a verify() pass; ValidationError saying why when it cannot be trusted."""
     not_an_image = ValidationError(_("The file is not an image Siyu can read (JPEG, PNG, GIF or WebP)."))
     try:
         upload.seek(0)
@@ -44,5 +49,9 @@ def _open_verified(upload) -> Image.Image:
         return image
     except ValidationError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:  # a few kilobytes that would unpack to gigabytes
+        raise ValidationError(
+            _("The image has far too many pixels to open safely; the limit is 40 megapixels.")
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise not_an_image from None
