@@ -170,19 +170,29 @@ def _check_account_name(*, workspace_id: int, name: str, exclude_pk: int | None 
         raise ValidationError(_("A WeChat account named “%(name)s” exists already."), params={"name": name})
 
 
-def wechat_account_create(*, workspace: Workspace, name: str, wechat_id: str = "", capacity: int = 10_000):
+def wechat_account_create(
+    *, workspace: Workspace, name: str, wechat_id: str = "", capacity: int = 10_000,
+    channel: str = WeChatAccount.Channel.MANUAL,
+):
     _check_account_name(workspace_id=workspace.pk, name=name)
     with _name_must_be_free(_("A WeChat account named “%(name)s” exists already."), name):
-        account = WeChatAccount.objects.create(workspace=workspace, name=name, wechat_id=wechat_id, capacity=capacity)
+        account = WeChatAccount.objects.create(
+            workspace=workspace, name=name, wechat_id=wechat_id, capacity=capacity, channel=channel
+        )
     _after_commit_book_changed(workspace.pk)  # the list's account filter offers it
     return account
 
 
-def wechat_account_update(*, account: WeChatAccount, name: str, wechat_id: str, capacity: int) -> WeChatAccount:
+def wechat_account_update(
+    *, account: WeChatAccount, name: str, wechat_id: str, capacity: int, channel: str | None = None
+) -> WeChatAccount:
+    """Change an account; `channel` None keeps its delivery channel."""
     _check_account_name(workspace_id=account.workspace_id, name=name, exclude_pk=account.pk)
     account.name, account.wechat_id, account.capacity = name, wechat_id, capacity
+    if channel is not None:
+        account.channel = channel
     with _name_must_be_free(_("A WeChat account named “%(name)s” exists already."), name):
-        account.save(update_fields=["name", "wechat_id", "capacity"])
+        account.save(update_fields=["name", "wechat_id", "capacity", "channel"])
     _after_commit_book_changed(account.workspace_id)  # its name shows on the list's rows
     return account
 

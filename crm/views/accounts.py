@@ -3,7 +3,6 @@ edit for owners."""
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
@@ -21,23 +20,12 @@ def account_list(request):
     return render(request, "crm/accounts/list.html", {"accounts": accounts})
 
 
-def _set_channel(account: WeChatAccount, channel: str) -> None:
-    # services.wechat_account_create/update take no channel (yet): it is written beside them, in one transaction.
-    # (The form has already put the new channel on the instance: compare with the row instead.)
-    WeChatAccount.objects.filter(pk=account.pk).exclude(channel=channel).update(channel=channel)
-    account.channel = channel
-
-
 @owner_required
 def account_create(request):
     form = WeChatAccountForm(request.POST or None, workspace=request.workspace)
     if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        channel = data.pop("channel")
         try:
-            with transaction.atomic():
-                account = services.wechat_account_create(workspace=request.workspace, **data)
-                _set_channel(account, channel)
+            account = services.wechat_account_create(workspace=request.workspace, **form.cleaned_data)
         except ValidationError as error:
             form.add_error("name", error)
         else:
@@ -52,12 +40,8 @@ def account_edit(request, pk):
     title = account.name  # the form writes its input onto the instance while validating
     form = WeChatAccountForm(request.POST or None, instance=account, workspace=request.workspace)
     if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        channel = data.pop("channel")
         try:
-            with transaction.atomic():
-                services.wechat_account_update(account=account, **data)
-                _set_channel(account, channel)
+            services.wechat_account_update(account=account, **form.cleaned_data)
         except ValidationError as error:
             form.add_error("name", error)
         else:
