@@ -227,3 +227,155 @@ class MessagingSettingsForm(forms.ModelForm):
 def _at_least_one(value):
     if value is not None and value < 1:
         raise ValidationError(_("Allow at least one."))
+
+
+# Follow-up sequences -------------------------------------------------------------------------------------------------
+
+from django.forms import BaseInlineFormSet, inlineformset_factory  # noqa: E402
+
+from campaigns.models import Sequence, SequenceStep  # noqa: E402
+
+MAX_SEQUENCE_STEPS = 20
+
+
+def _workspace_tags(workspace):
+    return Tag.objects.filter(workspace=workspace).select_related("group").order_by("group__position", "group__name", "name")
+
+
+class SequenceForm(forms.ModelForm):
+    """A sequence's name, trigger and exit conditions; every tag and group offered belongs to the workspace."""
+
+    class Meta:
+        model = Sequence
+        fields = ["name", "trigger", "trigger_tag", "trigger_group", "trigger_days", "exit_on_order", "exit_tag"]
+        labels = {
+            "name": _("Name"),
+            "trigger": _("Starts when"),
+            "trigger_tag": _("The tag"),
+            "trigger_group": _("The customer group"),
+            "trigger_days": _("Days without an order"),
+            "exit_on_order": _("Stop when the contact orders"),
+            "exit_tag": _("Stop when this tag is added"),
+        }
+        help_texts = {
+            "name": _("For your team only, such as “New customer welcome”; customers never see it."),
+            "trigger_tag": _("For “Tag added”: the contacts who get this tag enter the sequence."),
+            "trigger_group": _("For “Joined a customer group”: the contacts who join this group enter the sequence."),
+            "trigger_days": _("For “No order for N days”: customers whose last order is at least this many days old."),
+            "exit_tag": _("Optional: a contact who gets this tag leaves the sequence."),
+        }
+
+    def __init__(self, *args, workspace, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        self.fields["trigger_tag"].queryset = _workspace_tags(workspace)
+        self.fields["exit_tag"].queryset = _workspace_tags(workspace)
+        self.fields["trigger_group"].queryset = CustomerGroup.objects.filter(workspace=workspace).order_by("name")
+        self.fields["trigger_days"].widget.attrs.update(min=1, max=3650)
+
+    def clean(self):
+        data = super().clean()
+        trigger = data.get("trigger")
+        if trigger == Sequence.Trigger.TAG_ADDED and not data.get("trigger_tag") and "trigger_tag" not in self.errors:
+            self.add_error("trigger_tag", _("Choose the tag that starts the sequence."))
+        if trigger == Sequence.Trigger.GROUP_JOINED and not data.get("trigger_group") and "trigger_group" not in self.errors:
+            self.add_error("trigger_group", _("Choose the customer group that starts the sequence."))
+        if trigger == Sequence.Trigger.NO_ORDER_FOR and "trigger_days" not in self.errors:
+            days = data.get("trigger_days")
+            if not days or days < 1:
+                self.add_error("trigger_days", _("Enter how many days without an order (at least 1)."))
+        # Keep only what the chosen trigger uses.
+        if trigger != Sequence.Trigger.TAG_ADDED:
+            data["trigger_tag"] = None
+        if trigger != Sequence.Trigger.GROUP_JOINED:
+            data["trigger_group"] = None
+        if trigger != Sequence.Trigger.NO_ORDER_FOR:
+            data["trigger_days"] = None
+        return data
+
+
+class SequenceStepForm(forms.ModelForm):
+    class Meta:
+        model = SequenceStep
+        fields = ["wait_days", "wait_hours", "action", "text", "tag", "task_note"]
+        labels = {
+            "wait_days": _("Wait days"),
+            "wait_hours": _("Wait hours"),
+            "action": _("Then"),
+            "text": _("Message"),
+            "tag": _("Tag"),
+            "task_note": _("Task"),
+        }
+        widgets = {"text": forms.Textarea(attrs={"rows": 3, "maxlength": MAX_TEXT_LENGTH})}
+
+    def __init__(self, *args, workspace, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tag"].queryset = _workspace_tags(workspace)
+        self.fields["wait_days"].widget.attrs.update(min=0, max=365)
+        self.fields["wait_hours"].widget.attrs.update(min=0, max=23)
+        self.fields["text"].help_text = _("Placeholders: {备注名} the remark name, {昵称} the nickname.")
+
+    def clean_text(self):
+        return self.cleaned_data["text"].replace("\r\n", "\n").strip()
+
+    def clean_wait_days(self):
+        days = self.cleaned_data["wait_days"]
+        if days is not None and days > 365:
+            raise ValidationError(_("Wait at most 365 days."))
+        return days
+
+    def clean_wait_hours(self):
+        hours = self.cleaned_data["wait_hours"]
+        if hours is not None and hours > 23:
+            raise ValidationError(_("Enter at most 23 hours; use the days for longer waits."))
+        return hours
+
+    def clean(self):
+        data = super().clean()
+        action = data.get("action")
+        if action == SequenceStep.Action.MESSAGE and not data.get("text") and "text" not in self.errors:
+            self.add_error("text", _("A message step needs the text to send."))
+        if action == SequenceStep.Action.ADD_TAG and not data.get("tag") and "tag" not in self.errors:
+            self.add_error("tag", _("An add-tag step needs the tag to add."))
+        if action == SequenceStep.Action.TASK and not data.get("task_note") and "task_note" not in self.errors:
+            self.add_error("task_note", _("A task step needs a note saying what to do."))
+        return data
+
+
+class BaseSequenceStepFormSet(BaseInlineFormSet):
+    def __init__(self, *args, workspace, **kwargs):
+        self.workspace = workspace
+        super().__init__(*args, **kwargs)
+        self.queryset = self.queryset.order_by("position", "id")
+
+    def get_form_kwargs(self, index):
+        return {**super().get_form_kwargs(index), "workspace": self.workspace}
+
+    def kept_forms(self) -> list:
+        """The filled-in rows not marked for removal, in page order."""
+        return [
+            form for form in self.forms
+            if form.has_changed() or form.instance.pk
+            if not (self.can_delete and self._should_delete_form(form))
+        ]
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        if len(self.kept_forms()) > MAX_SEQUENCE_STEPS:
+            raise ValidationError(_("A sequence holds at most 20 steps."))
+
+
+SequenceStepFormSet = inlineformset_factory(
+    Sequence, SequenceStep, form=SequenceStepForm, formset=BaseSequenceStepFormSet,
+    extra=1, can_delete=True, max_num=MAX_SEQUENCE_STEPS, validate_max=True,
+)
+
+
+class EnrolSegmentForm(forms.Form):
+    segment = forms.ModelChoiceField(label=_("Segment"), queryset=Segment.objects.none())
+
+    def __init__(self, *args, workspace, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["segment"].queryset = Segment.objects.filter(workspace=workspace).order_by("name")

@@ -18,3 +18,15 @@ urlpatterns = [
     path("broadcasts/<int:pk>/images/<int:image_pk>/", views.broadcast_image, name="broadcast_image"),
     path("broadcasts/settings/", views.messaging_settings, name="messaging_settings"),
 ]
+
+urlpatterns += [
+    path("sequences/", views.sequence_list, name="sequence_list"),
+    path("sequences/new/", views.sequence_create, name="sequence_create"),
+    path("sequences/<int:pk>/", views.sequence_detail, name="sequence_detail"),
+    path("sequences/<int:pk>/edit/", views.sequence_edit, name="sequence_edit"),
+    path("sequences/<int:pk>/activate/", views.sequence_activate, name="sequence_activate"),
+    path("sequences/<int:pk>/deactivate/", views.sequence_deactivate, name="sequence_deactivate"),
+    path("sequences/<int:pk>/enrol/", views.sequence_enrol, name="sequence_enrol"),
+    path("tasks/", views.task_list, name="task_list"),
+    path("tasks/<int:pk>/done/", views.task_done, name="task_done"),
+]

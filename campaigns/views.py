@@ -354,3 +354,175 @@ def messaging_settings(request):
         request, "campaigns/settings.html", {"form": form, "may_change": may_change},
         status=400 if form.errors else 200,
     )
+
+
+# Follow-up sequences -------------------------------------------------------------------------------------------------
+#
+# Every member may build, switch on and off a sequence (its triggers work on the whole workspace, like the customer
+# book's events). A member limited to some accounts enrols by hand only the segment contacts they may see, and sees
+# only their own customers' runs and follow-up tasks.
+
+from django.db.models import Count  # noqa: E402
+
+from campaigns import sequence_services  # noqa: E402
+from campaigns.forms import EnrolSegmentForm, SequenceForm, SequenceStepFormSet  # noqa: E402
+from campaigns.models import Sequence  # noqa: E402
+
+SEQUENCES_PAGE_SIZE = 50
+RUNS_PAGE_SIZE = 50
+TASKS_PAGE_SIZE = 50
+
+
+def _sequence(request, pk) -> Sequence:
+    return get_object_or_404(Sequence.objects.select_related("trigger_tag", "trigger_group", "exit_tag"),
+                             workspace=request.workspace, pk=pk)
+
+
+@member_required
+def sequence_list(request):
+    sequences_qs = (
+        Sequence.objects.filter(workspace=request.workspace)
+        .select_related("trigger_tag", "trigger_group")
+        .annotate(step_count=Count("steps"))
+        .order_by("name", "id")
+    )
+    page = Paginator(sequences_qs, SEQUENCES_PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = sequence_services.sequences_counts(workspace=request.workspace, sequence_ids=[s.pk for s in page])
+    rows = [(sequence, counts[sequence.pk]) for sequence in page]
+    return render(request, "campaigns/sequences/list.html", {"page": page, "rows": rows})
+
+
+def _step_rows(formset) -> list[dict]:
+    return [
+        {"id": form.instance.pk, **{name: form.cleaned_data.get(name) for name in sequence_services.STEP_FIELDS}}
+        for form in formset.kept_forms()
+    ]
+
+
+def _sequence_form(request, sequence: Sequence | None):
+    workspace = request.workspace
+    form = SequenceForm(request.POST or None, instance=sequence, workspace=workspace)
+    formset = SequenceStepFormSet(
+        request.POST or None, instance=sequence or Sequence(workspace=workspace), prefix="steps", workspace=workspace
+    )
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        try:
+            saved = sequence_services.sequence_save(
+                workspace=workspace, sequence=sequence, fields=form.cleaned_data, steps=_step_rows(formset)
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Sequence “%(name)s” saved.") % {"name": saved.name})
+            return redirect("campaigns:sequence_detail", saved.pk)
+    errors = bool(form.errors or any(formset.errors) or formset.non_form_errors())
+    return render(
+        request, "campaigns/sequences/form.html",
+        {"form": form, "formset": formset, "sequence": sequence}, status=400 if errors else 200,
+    )
+
+
+@member_required
+def sequence_create(request):
+    return _sequence_form(request, None)
+
+
+@member_required
+def sequence_edit(request, pk):
+    return _sequence_form(request, _sequence(request, pk))
+
+
+def _detail_context(request, sequence: Sequence) -> dict:
+    steps = list(sequence.steps.select_related("tag"))
+    waiting = sequence_services.sequence_waiting_by_step(sequence=sequence)
+    runs = Paginator(sequence_services.sequence_runs(sequence=sequence, member=request.member), RUNS_PAGE_SIZE)
+    counts = sequence_services.sequences_counts(workspace=request.workspace, sequence_ids=[sequence.pk])[sequence.pk]
+    return {
+        "sequence": sequence,
+        "steps": [(index, step, waiting.get(index, 0)) for index, step in enumerate(steps)],
+        "counts": counts,
+        "runs": runs.get_page(request.GET.get("page")),
+        "enrol_form": EnrolSegmentForm(workspace=request.workspace),
+    }
+
+
+@member_required
+def sequence_detail(request, pk):
+    sequence = _sequence(request, pk)
+    context = _detail_context(request, sequence)
+    if request.htmx and request.htmx.target == "step-runs":
+        return render(request, "campaigns/sequences/_runs.html", context)
+    return render(request, "campaigns/sequences/detail.html", context)
+
+
+@member_required
+@require_POST
+def sequence_activate(request, pk):
+    sequence = _sequence(request, pk)
+    try:
+        changed = sequence_services.sequence_activate(sequence=sequence)
+    except ValidationError as error:
+        _error(request, error)
+    else:
+        if changed:
+            messages.success(request, _("Active: from now on its trigger enrols contacts."))
+        else:
+            messages.info(request, _("This sequence is active already."))
+    return redirect("campaigns:sequence_detail", sequence.pk)
+
+
+@member_required
+@require_POST
+def sequence_deactivate(request, pk):
+    sequence = _sequence(request, pk)
+    left = sequence_services.sequence_deactivate(sequence=sequence)
+    messages.success(request, _("Deactivated: nobody new enters, and %(n)s contacts in it left.") % {"n": left})
+    return redirect("campaigns:sequence_detail", sequence.pk)
+
+
+@member_required
+@require_POST
+def sequence_enrol(request, pk):
+    sequence = _sequence(request, pk)
+    form = EnrolSegmentForm(request.POST, workspace=request.workspace)
+    if not form.is_valid():
+        messages.error(request, _("Choose one of your saved segments."))
+        return redirect("campaigns:sequence_detail", sequence.pk)
+    try:
+        entered = sequence_services.sequence_enrol_segment(
+            sequence=sequence, segment=form.cleaned_data["segment"], member=request.member
+        )
+    except ValidationError as error:
+        _error(request, error)
+    else:
+        messages.success(
+            request,
+            _("%(n)s contacts of “%(segment)s” entered the sequence (those already in it, opted out or merged are left out).")
+            % {"n": entered, "segment": form.cleaned_data["segment"].name},
+        )
+    return redirect("campaigns:sequence_detail", sequence.pk)
+
+
+# Follow-up tasks -----------------------------------------------------------------------------------------------------
+
+
+@member_required
+def task_list(request):
+    page = Paginator(sequence_services.tasks_open(member=request.member), TASKS_PAGE_SIZE).get_page(request.GET.get("page"))
+    today = timezone.localdate(timezone=ZoneInfo(request.workspace.time_zone))
+    return render(request, "campaigns/tasks/list.html", {"page": page, "today": today})
+
+
+@member_required
+@require_POST
+def task_done(request, pk):
+    task = get_object_or_404(sequence_services.tasks_visible(member=request.member), pk=pk)
+    done = sequence_services.task_done(task=task, member=request.member)
+    if request.htmx:
+        task.refresh_from_db()
+        return render(request, "campaigns/tasks/_done.html", {"task": task, "done_now": done})
+    if done:
+        messages.success(request, _("Task done."))
+    else:
+        messages.info(request, _("Someone marked this task done already."))
+    return redirect("campaigns:task_list")
