@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,6 +18,8 @@ from hypothesis import strategies as st
 from crm import segments
 from crm.models import Contact, Member, Segment
 from crm.segments import rule_to_q, segment_contacts, segment_count, validate_rule
+from crm.segments.queries import COUNT_SETTINGS, count_matching
+from crm.segments.validation import expand_rule
 from tests.factories import (
     ContactFactory,
     CustomerGroupFactory,
@@ -283,6 +286,22 @@ def test_the_count_is_cached_until_the_book_changes(shop, django_assert_num_quer
         assert segment_count(workspace=shop.workspace, rule=rule) == 1
     book_changed(workspace_id=shop.workspace.pk)
     assert segment_count(workspace=shop.workspace, rule=rule) == 2
+
+
+def test_counting_leaves_the_connections_planner_settings_as_they_were(shop):
+    def planner_settings():  # PostgreSQL counts with COUNT_SETTINGS for that one query; SQLite has none to change
+        if connection.vendor != "postgresql":
+            return {}
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT " + ", ".join("current_setting(%s)" for _ in COUNT_SETTINGS), list(COUNT_SETTINGS))
+            return dict(zip(COUNT_SETTINGS, cursor.fetchone()))
+
+    before = planner_settings()
+    rule = rule_of(
+        {"field": "tags", "match": "any", "tags": [shop.tags["老客"].pk]}, {"field": "last_order", "within_days": 90}
+    )
+    assert segment_count(workspace=shop.workspace, rule=rule) == 1
+    assert planner_settings() == before
 
 
 def test_editing_a_nested_segment_changes_the_count_of_the_segment_using_it(shop):
@@ -583,10 +602,13 @@ PROPERTY = settings(
 def assert_sql_agrees_with_python(shop, facts, rule):
     rule = validate_rule(workspace=shop.workspace, rule=rule)
     q = rule_to_q(workspace=shop.workspace, rule=rule, now=shop.now)
-    got = set(Contact.objects.filter(workspace=shop.workspace, merged_into__isnull=True).filter(q)
-              .values_list("remark_name", flat=True))
+    contacts = Contact.objects.filter(workspace=shop.workspace, merged_into__isnull=True)
+    got = set(contacts.filter(q).values_list("remark_name", flat=True))
     expected = {f.name for f in facts if evaluate(rule["root"], f, shop)}
     assert got == expected, rule
+    # The count runs the same rule with its own planner settings (queries.COUNT_SETTINGS): the same answer.
+    expanded = expand_rule(workspace=shop.workspace, rule=rule)
+    assert count_matching(contacts=contacts, workspace=shop.workspace, expanded=expanded, now=shop.now) == len(expected)
 
 
 @PROPERTY
