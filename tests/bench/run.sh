@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# `make bench`: the contact list on PostgreSQL with 1,000,000 contacts, results in docs/performance.md.
+# `make bench`: every benchmark, results in docs/performance.md (each script writes its own block there):
+#   the contact list (below, steps 1-4), segments (tests/bench/segments.py, PostgreSQL and SQLite), the follow-up
+#   sequence tick (tests/bench/sequences.py), imports (tests/bench/imports.py, PostgreSQL and SQLite) and
+#   broadcasts with real Celery workers (tests/bench/broadcasts.py). BENCH_ONLY=list runs the list alone.
 #
 # 1. a dedicated database (siyu_bench; BENCH_DB to change), created when missing and kept between runs: the
 #    million-contact seed (a few minutes) is made once and reused;
@@ -66,3 +69,14 @@ settings=$(psql "${PGARGS[@]}" -Atc "SELECT string_agg(name || ' ' || current_se
     ARRAY['shared_buffers', 'work_mem', 'max_parallel_workers_per_gather']) AS name" "$DB")
 $BIN/python tests/bench/bench.py --base "http://127.0.0.1:${PORT}" --scenario "$OUT/scenario.json" \
     --seed-log "$OUT/seed.txt" --database-version "$version" --settings "$settings" --server-pid "$GUNICORN"
+
+[ "${BENCH_ONLY:-}" = "list" ] && exit 0
+kill "$GUNICORN" 2>/dev/null || true
+# Fresh statistics for the tables crm_seed does not analyze itself (the tags' shares guide the segment plans).
+psql "${PGARGS[@]}" -q -c "ANALYZE" "$DB"
+$BIN/python tests/bench/segments.py
+env -u DATABASE_URL $BIN/python tests/bench/segments.py  # SQLite: var/bench/segments.sqlite3
+$BIN/python tests/bench/sequences.py
+DATABASE_URL="postgres://postgres@127.0.0.1:5432/siyu_bench_import" $BIN/python tests/bench/imports.py
+DATABASE_URL="sqlite:///$(pwd)/var/bench/import.sqlite3" $BIN/python tests/bench/imports.py
+REDIS_URL="redis://127.0.0.1:6379/2" $BIN/python tests/bench/broadcasts.py
