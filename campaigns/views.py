@@ -280,26 +280,33 @@ def broadcast_send(request, pk):
     return redirect("campaigns:broadcast_detail", broadcast.pk)
 
 
+def _lifecycle_step(request, pk, step, done: str, refused: str):
+    """Pause, resume or back to draft: the service says whether the broadcast was in a state that allows it."""
+    broadcast = _changeable(request, pk)
+    if step(broadcast=broadcast):
+        messages.success(request, done)
+    else:
+        messages.error(request, refused)
+    return redirect("campaigns:broadcast_detail", broadcast.pk)
+
+
 @member_required
 @require_POST
 def broadcast_pause(request, pk):
-    broadcast = _changeable(request, pk)
-    if services.broadcast_pause(broadcast=broadcast):
-        messages.success(request, _("Paused: the messages already handed over still go out, no more after them."))
-    else:
-        messages.error(request, _("Only a broadcast that is sending can be paused."))
-    return redirect("campaigns:broadcast_detail", broadcast.pk)
+    return _lifecycle_step(
+        request, pk, services.broadcast_pause,
+        _("Paused: the messages already handed over still go out, no more after them."),
+        _("Only a broadcast that is sending can be paused."),
+    )
 
 
 @member_required
 @require_POST
 def broadcast_resume(request, pk):
-    broadcast = _changeable(request, pk)
-    if services.broadcast_resume(broadcast=broadcast):
-        messages.success(request, _("Sending again, from where it stopped."))
-    else:
-        messages.error(request, _("Only a paused broadcast can be resumed."))
-    return redirect("campaigns:broadcast_detail", broadcast.pk)
+    return _lifecycle_step(
+        request, pk, services.broadcast_resume,
+        _("Sending again, from where it stopped."), _("Only a paused broadcast can be resumed."),
+    )
 
 
 @member_required
@@ -317,12 +324,11 @@ def broadcast_cancel(request, pk):
 @member_required
 @require_POST
 def broadcast_unschedule(request, pk):
-    broadcast = _changeable(request, pk)
-    if services.broadcast_unschedule(broadcast=broadcast):
-        messages.success(request, _("Back to draft. Choose a time again, or it goes out as soon as you press Send."))
-    else:
-        messages.error(request, _("Only a scheduled broadcast that has not started can go back to draft."))
-    return redirect("campaigns:broadcast_detail", broadcast.pk)
+    return _lifecycle_step(
+        request, pk, services.broadcast_unschedule,
+        _("Back to draft. Choose a time again, or it goes out as soon as you press Send."),
+        _("Only a scheduled broadcast that has not started can go back to draft."),
+    )
 
 
 # Messaging settings --------------------------------------------------------------------------------------------------
