@@ -610,12 +610,8 @@ def _wechat_id(rng: random.Random) -> str:
 
 def _write_copy(workspace_id: int, batch: _Batch, result: SeedResult) -> None:
     """PostgreSQL: reserve the batch's contact ids from the sequence, then COPY every table's rows."""
+    ids = reserve_ids("crm_contact", len(batch.contacts))
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence('crm_contact', 'id')) FROM generate_series(1, %s)",
-            [len(batch.contacts)],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
         pg = cursor.connection  # the psycopg connection under Django's wrapper
         with pg.cursor() as raw:
             _copy(raw, "crm_contact",
@@ -633,6 +629,23 @@ def _write_copy(workspace_id: int, batch: _Batch, result: SeedResult) -> None:
             _copy(raw, "crm_timelineevent", ("workspace_id", "contact_id", "kind", "body", "occurred_at"),
                   ((workspace_id, ids[i], kind, body, at) for i, kind, body, at in batch.events))
     _count(batch, result)
+
+
+def reserve_ids(table: str, count: int) -> list[int]:
+    """PostgreSQL: `count` new ids from the table's id sequence, so that the rows naming them (tags, orders,
+    events) can be written by COPY in the same transaction. Shared with the import (crm.imports.writing)."""
+    if not count:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def copy_rows(table: str, columns: tuple[str, ...], rows) -> None:
+    """PostgreSQL: COPY `rows` (tuples in the order of `columns`) into `table` on Django's connection, inside its
+    current transaction. Shared with the import (crm.imports.writing)."""
+    with connection.cursor() as cursor, cursor.connection.cursor() as raw:  # the psycopg cursor under Django's
+        _copy(raw, table, columns, rows)
 
 
 def _copy(cursor, table: str, columns: tuple[str, ...], rows) -> None:

@@ -44,6 +44,11 @@ class ImportResult:
     report: list[ReportLine] = field(default_factory=list)
     stopped_early: bool = False  # a dry run that checked only the first rows
 
+    @property
+    def noting(self) -> bool:
+        """Whether note() keeps another reason: an importer skips formatting reasons no one will read."""
+        return len(self.report) < REPORT_LIMIT
+
     def note(self, line: int, outcome: str, column: str, code: str, reason: str) -> None:
         if len(self.report) < REPORT_LIMIT:
             self.report.append(ReportLine(line, outcome, column, code, reason))

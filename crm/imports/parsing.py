@@ -32,8 +32,8 @@ def parse_when(text: str, tz) -> datetime:
     exports write them. A value without an offset is in `tz` (the workspace's time zone)."""
     text = (text or "").strip()
     try:
-        if re.fullmatch(r"\d{8}", text):
-            when = datetime.strptime(text, "%Y%m%d")
+        if len(text) == 8 and text.isdecimal():  # YYYYMMDD (as \d{8} did); strptime costs ten times as much
+            when = datetime(int(text[:4]), int(text[4:6]), int(text[6:]))
         elif match := _YMD.fullmatch(text):
             parts = [int(part) if part else 0 for part in match.groups()]
             when = datetime(*parts)
@@ -109,6 +109,22 @@ def parse_source(text: str) -> str:
         if value == str(source.label).lower() or any(word == value or (not word.isascii() and word in value) for word in words):
             return source
     return Contact.Source.IMPORT
+
+
+class Memo(dict):
+    """parse_source() and the like once per distinct cell: an import's source or gender column holds a handful of
+    values, and translating every label for every row was a tenth of the parse. Stops remembering at `size`
+    entries, so a column of all-different values cannot grow it without end."""
+
+    def __init__(self, parse, size: int = 10_000):
+        super().__init__()
+        self.parse, self.size = parse, size
+
+    def __missing__(self, text):
+        value = self.parse(text)
+        if len(self) < self.size:
+            self[text] = value
+        return value
 
 
 def _cn_mobile_pattern() -> re.Pattern | None:

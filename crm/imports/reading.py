@@ -198,23 +198,20 @@ def _open_csv(stream, *, encoding: str) -> Iterator[Table]:
 
         def rows():
             number = 1
-            while True:
-                try:
-                    cells = next(reader)
-                except StopIteration:
-                    return
-                except UnicodeDecodeError:
-                    raise ImportFileError(
-                        _("Row %(line)d cannot be read as %(encoding)s: choose the file's encoding.")
-                        % {"line": number + 1, "encoding": codec}
-                    ) from None
-                except csv.Error as error:
-                    raise ImportFileError(
-                        _("Row %(line)d is not valid CSV: %(error)s") % {"line": number + 1, "error": error}
-                    ) from None
-                number += 1
-                if any(cell.strip() for cell in cells):
-                    yield number, cells
+            try:
+                for cells in reader:
+                    number += 1
+                    if "".join(cells).strip():  # not an empty row (one test for all cells: this runs per row)
+                        yield number, cells
+            except UnicodeDecodeError:
+                raise ImportFileError(
+                    _("Row %(line)d cannot be read as %(encoding)s: choose the file's encoding.")
+                    % {"line": number + 1, "encoding": codec}
+                ) from None
+            except csv.Error as error:
+                raise ImportFileError(
+                    _("Row %(line)d is not valid CSV: %(error)s") % {"line": number + 1, "error": error}
+                ) from None
 
         yield Table(header=header, rows=rows(), format="csv", encoding=codec, delimiter=delimiter)
     finally:

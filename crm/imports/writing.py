@@ -1,6 +1,18 @@
 """Writing imported rows: the importers of contacts and of orders parse rows and write them a batch at a time
 (or, in a dry run, only count), and import_key() says when a re-imported order is the same order.
 
+How a batch is written, and why (an import of 100,000 contacts writes about 600,000 rows: the contacts, three
+tags each, a timeline event per tag and one per contact):
+- The contacts the batch's rows name are looked up with one query per identity key (external ID, WeChat ID,
+  phone) for the whole batch, read as tuples: no model instances.
+- Rows are matched and merged in Python, into plain dicts (_Target), not Contact instances: building 100,000
+  model instances cost more than writing them.
+- New rows go to PostgreSQL with COPY (crm.seeding's copy_rows, which the seed uses too): one stream per table and
+  batch instead of a parsed and planned multi-row INSERT per thousand rows. The new contacts' ids are reserved
+  from the table's sequence first, so their tags and timeline events can name them in the same transaction. Other
+  databases (SQLite) get bulk_create, which returns the ids.
+- Changed contacts are updated with one executemany per set of changed fields, not bulk_update's CASE per row.
+
 BATCH_SIZE is read from the crm.imports package when used, so that it can be changed there (tests do).
 """
 
@@ -16,15 +28,17 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import F, Lookup, Model, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm import imports, selectors, services
+from crm import events, imports, seeding, selectors, services
 from crm.imports.mapping import CONTACT_IDENTITY
 from crm.imports.parsing import (
     _GENDERS,
     TAG_SEPARATORS,
+    Memo,
     _Bad,
     _max_length,
     _Row,
@@ -52,6 +66,105 @@ def import_key(*, order_id: str, customer: str, placed_at: datetime, amount: Dec
     return "row:" + hashlib.sha256(row.encode()).hexdigest()[:60]
 
 
+# Writing rows ----------------------------------------------------------------------------------------------------
+
+
+def _postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _new_row(model: type[Model], now: datetime, **given) -> dict[str, object]:
+    """Every column (by attname) a new row of `model` is written with, holding its default, then `given`. Columns
+    the database fills itself (only a db_default) are left out; timestamps get `now`."""
+    row = {}
+    for field in model._meta.concrete_fields:
+        if field.primary_key or (field.has_db_default() and not field.has_default()):
+            continue
+        auto = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+        row[field.attname] = now if auto or field.default is timezone.now else field.get_default()
+    row.update(given)
+    return row
+
+
+def _insert(model: type[Model], columns: tuple[str, ...], rows: list[tuple], *, ignore_conflicts: bool = False) -> None:
+    """Write new rows (tuples in the order of `columns`, attnames): COPY on PostgreSQL, bulk_create elsewhere.
+    With ignore_conflicts a row that would break a unique constraint is left out; one such row would abort a COPY,
+    so on PostgreSQL those rows are copied into a temporary table and inserted from there, ON CONFLICT DO NOTHING."""
+    if not rows:
+        return
+    if not _postgresql():
+        model.objects.bulk_create(
+            [model(**dict(zip(columns, row))) for row in rows], batch_size=imports.BATCH_SIZE,
+            ignore_conflicts=ignore_conflicts,
+        )
+        return
+    table, quote = model._meta.db_table, connection.ops.quote_name
+    names = tuple(quote(model._meta.get_field(name).column) for name in columns)
+    if not ignore_conflicts:
+        seeding.copy_rows(table, names, rows)
+        return
+    staging, listed = f"import_{table}", ", ".join(names)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{staging}")
+        cursor.execute(f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {listed} FROM {table} WITH NO DATA")
+        seeding.copy_rows(staging, names, rows)
+        cursor.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {staging} ON CONFLICT DO NOTHING")
+
+
+def _insert_with_ids(model: type[Model], columns: tuple[str, ...], rows: list[tuple]) -> list[int]:
+    """_insert() for rows others will name: their new ids, in order. On PostgreSQL the ids are taken from the
+    table's sequence before the COPY."""
+    if not rows:
+        return []
+    if _postgresql():
+        table, quote = model._meta.db_table, connection.ops.quote_name
+        ids = seeding.reserve_ids(table, len(rows))
+        names = ("id", *(quote(model._meta.get_field(name).column) for name in columns))
+        seeding.copy_rows(table, names, ((pk, *row) for pk, row in zip(ids, rows)))
+        return ids
+    created = model.objects.bulk_create([model(**dict(zip(columns, row))) for row in rows], batch_size=imports.BATCH_SIZE)
+    return [obj.pk for obj in created]
+
+
+def _timeline(workspace_id: int, kind: str, entries: list[tuple[int, str]], actor, now: datetime) -> None:
+    """Timeline events of one kind: (contact id, body) each."""
+    actor_id = actor.pk if actor is not None else None
+    _insert(
+        TimelineEvent, ("workspace_id", "contact_id", "kind", "body", "actor_id", "occurred_at"),
+        [(workspace_id, contact_id, kind, body, actor_id, now) for contact_id, body in entries],
+    )
+
+
+ANALYZE_FROM = 5_000  # rows an import adds to a table before it refreshes the table's statistics the first time
+
+
+class _Statistics:
+    """Keeps PostgreSQL's statistics of a table up with an import that grows it.
+
+    The batch lookups filter on the workspace and a key (phone IN (...)). The planner picks the (workspace, key)
+    index only if it knows the workspace is big; for a workspace that was new or small at the last ANALYZE it
+    believes in a handful of rows and reads all of them, through any index that starts with the workspace, for every
+    lookup: an import into an empty book got slower with every batch (its lookups took longer than its writes by
+    the 40th batch). Autovacuum catches up only a minute or more later, so the import runs ANALYZE itself, on the
+    columns the lookups filter on, each time the rows it added doubled since (5,000, 10,000, 20,000...): a few
+    tenths of a second each, a handful of times per import."""
+
+    def __init__(self, model: type[Model], columns: tuple[str, ...]):
+        self.model, self.columns = model, columns
+        self.added = self.analyzed_at = 0
+
+    def refresh(self) -> None:
+        if not _postgresql() or self.added < max(ANALYZE_FROM, 2 * self.analyzed_at):
+            return
+        quote = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {quote(self.model._meta.db_table)} ({', '.join(map(quote, self.columns))})")
+        self.analyzed_at = self.added
+
+
+# The importers ---------------------------------------------------------------------------------------------------
+
+
 class _Importer:
     """Parses rows of one kind and writes them a batch at a time (or, in a dry run, only counts)."""
 
@@ -63,6 +176,8 @@ class _Importer:
         for column, field_name in spec.columns.items():
             if field_name and column in header:
                 self.fields.setdefault(field_name, []).append(header.index(column))
+        # (cell index, column name) of each field, worked out once: parse() runs for every row.
+        self.sources = {name: [(index, header[index]) for index in indexes] for name, indexes in self.fields.items()}
         self.scope = (
             selectors.contacts_visible_to(member=spec.member)
             if spec.member
@@ -74,18 +189,22 @@ class _Importer:
         self.seen: dict[tuple, int] = {}
 
     def _cells(self, row: _Row, field_name: str) -> Iterator[tuple[str, str]]:
-        for index in self.fields.get(field_name, ()):
-            value = row.cells[index].strip() if index < len(row.cells) else ""
+        cells = row.cells
+        for index, column in self.sources.get(field_name, ()):
+            value = cells[index].strip() if index < len(cells) else ""
             if value:
-                yield self.header[index], value
+                yield column, value
 
     def _text(self, row: _Row, field_name: str, model=Contact, model_field: str | None = None) -> str:
-        for column, value in self._cells(row, field_name):
-            limit = _max_length(model, model_field or field_name)
-            if limit and len(value) > limit:
-                row.issues.append((column, "too_long", _("longer than %(max)d characters.") % {"max": limit}))
-                return ""
-            return value
+        cells = row.cells
+        for index, column in self.sources.get(field_name, ()):
+            value = cells[index].strip() if index < len(cells) else ""
+            if value:
+                limit = _max_length(model, model_field or field_name)
+                if limit and len(value) > limit:
+                    row.issues.append((column, "too_long", _("longer than %(max)d characters.") % {"max": limit}))
+                    return ""
+                return value
         return ""
 
     def parse(self, line: int, cells: list[str]) -> _Row:
@@ -94,40 +213,100 @@ class _Importer:
     def write_batch(self, rows: list[_Row], result: ImportResult) -> None:
         raise NotImplementedError
 
-    def _timeline_imported(self, contacts_lines: list[tuple[int, int]]) -> None:
-        now = timezone.now()
-        TimelineEvent.objects.bulk_create(
-            [
-                TimelineEvent(
-                    workspace=self.workspace, contact_id=contact_id, kind=TimelineEvent.Kind.IMPORTED,
-                    body=f"{self.spec.file_name} #{line}", actor=self.spec.actor, occurred_at=now,
-                )
-                for contact_id, line in contacts_lines
-            ],
-            batch_size=imports.BATCH_SIZE,
-        )
-
-    def _tag(self, name: str) -> Tag:
-        if name not in self.tag_cache:
-            self.tag_cache[name] = services.tag_get_or_create(workspace=self.workspace, name=name)
-        return self.tag_cache[name]
+    def _tags(self, names) -> dict[str, Tag]:
+        """The workspace's tags of these names (with their groups), the missing ones created."""
+        missing = [name for name in names if name not in self.tag_cache]
+        if missing:
+            for tag in Tag.objects.filter(workspace=self.workspace, name__in=missing).select_related("group"):
+                self.tag_cache[tag.name] = tag
+            for name in missing:
+                if name not in self.tag_cache:
+                    self.tag_cache[name] = services.tag_get_or_create(workspace=self.workspace, name=name)
+        return {name: self.tag_cache[name] for name in names}
 
 
 _MATCH_KEYS = ("external_id", "wechat_id", "phone")
 
 
+class _AnyOf(Lookup):
+    """`column = ANY(%s)`, the values one array parameter. What IN (...) means, but a batch's IN list of thousands
+    of values cost more on PostgreSQL to build and send (a placeholder and a parameter each, the query parsed by
+    the driver) than to run."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        column, params = self.process_lhs(compiler, connection)
+        return f"{column} = ANY(%s)", (*params, list(self.rhs))
+
+
 def _lookup(rows: QuerySet, key: str, values) -> QuerySet:
     """Rows whose `key` is one of `values`: one key per query and no ORDER BY, so the (workspace, key) index serves
-    it (an OR of several keys, or the model's default order, makes SQLite scan the whole workspace per batch)."""
-    return rows.filter(**{f"{key}__in": list(values)}).order_by()
+    it (an OR of several keys, or the model's default order, makes SQLite scan the whole workspace per batch).
+    SQLite since 3.32 takes 32,766 parameters a query, well above a batch's values."""
+    values = list(values)
+    return rows.filter(_AnyOf(F(key), values) if _postgresql() else Q(**{f"{key}__in": values})).order_by()
+
+
 _CONTACT_TEXT = ("nickname", "remark_name", "wechat_id", "region", "description", "external_id", "union_id")
+# What a contact's field holds when nothing was written to it: what a row's value is compared with.
+_CONTACT_DEFAULTS = {
+    name: Contact._meta.get_field(name).get_default()
+    for name in (*_CONTACT_TEXT, "phone", "gender", "source")
+}
+
+
+class _Target:
+    """A contact a batch's rows land on: one of the book's (`pk` set, `values` its fields as loaded) or one an
+    earlier row of the batch creates (`pk` None until written, `values` what it will be written with)."""
+
+    __slots__ = ("pk", "values", "line", "tags", "changed", "imported")
+
+    def __init__(self, pk: int | None, values: dict, line: int = 0):
+        self.pk, self.values, self.line = pk, values, line  # line: the row that creates it
+        self.tags: set[str] = set()  # tag names it holds, or will once the batch is written
+        self.changed: set[str] = set()  # fields of a book contact that the batch changes
+        self.imported = False  # has its "imported" timeline event planned
+
+    @property
+    def display_name(self) -> str:
+        values = self.values  # as Contact.display_name
+        return values.get("remark_name") or values.get("nickname") or values.get("wechat_id") or f"#{self.pk}"
+
+
+class _Plan:
+    """What a batch writes: new contacts, changed ones, tags to add (name → contacts, in the order first met),
+    and the contacts that get an "imported" timeline event, with the line that touched them first."""
+
+    def __init__(self):
+        self.new: list[_Target] = []
+        self.changed: list[_Target] = []
+        self.tags: dict[str, list[_Target]] = {}
+        self.imported: list[tuple[_Target, int]] = []
+
+    def add_tags(self, target: _Target, names: list[str]) -> None:
+        for name in names:
+            self.tags.setdefault(name, []).append(target)
+        target.tags.update(names)
+
+    def mark_imported(self, target: _Target, line: int) -> None:
+        if not target.imported:
+            target.imported = True
+            self.imported.append((target, line))
 
 
 class _ContactImporter(_Importer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.text_fields = [name for name in _CONTACT_TEXT if name in self.fields]
+        self.source_of = Memo(parse_source)
+        self.contact_statistics = _Statistics(Contact, ("workspace_id", "merged_into_id"))
+
     def parse(self, line, cells):
         row = _Row(line, cells)
         values = row.values
-        for name in _CONTACT_TEXT:
+        for name in self.text_fields:
             if value := self._text(row, name):
                 values[name] = value
         for column, value in self._cells(row, "phone"):
@@ -138,7 +317,7 @@ class _ContactImporter(_Importer):
         for column, value in self._cells(row, "gender"):
             values["gender"] = _GENDERS.get(value.lower(), Contact.Gender.UNKNOWN)
         for column, value in self._cells(row, "source"):
-            values["source"] = parse_source(value)
+            values["source"] = self.source_of[value]
         for column, value in self._cells(row, "added_at"):
             try:
                 values["added_at"] = parse_when(value, self.tz)
@@ -160,136 +339,198 @@ class _ContactImporter(_Importer):
         return row
 
     def write_batch(self, rows, result):
-        # Contacts already in the book that any row of the batch names, lowest id first (the oldest wins a tie).
-        # Contacts already in the book that the rows name, by external ID, then (for the rows still unmatched) WeChat
-        # ID, then phone; the oldest contact wins a tie. Only the columns the import reads or writes are loaded.
-        index: dict[tuple[str, str], Contact] = {}
-        columns = {"id", *_MATCH_KEYS, "nickname", "remark_name", *(name for name in self.fields if name != "tags")}
+        self.contact_statistics.refresh()
+        index = self._book_contacts(rows)
+        self._load_held_tags(rows, index)
+        plan = _Plan()
+        for row in rows:
+            self._place(row, index, plan, result)
+        if self.dry_run:
+            for target in plan.new:
+                for key in _MATCH_KEYS:
+                    if value := target.values.get(key):
+                        self.seen.setdefault((key, value), target.line)
+            return
+        now = timezone.now()
+        self._create(plan.new, now)
+        self._update(plan.changed, now)
+        self._add_tags(plan.tags, {target.pk for target in plan.new}, now)
+        _timeline(
+            self.workspace.pk, TimelineEvent.Kind.IMPORTED,
+            [(target.pk, f"{self.spec.file_name} #{line}") for target, line in plan.imported], self.spec.actor, now,
+        )
+
+    # Matching
+
+    def _book_contacts(self, rows: list[_Row]) -> dict[tuple[str, str], _Target]:
+        """The contacts already in the book that the rows name, by external ID, then (for the rows still unmatched)
+        WeChat ID, then phone: (key, value) → contact, the oldest contact winning a tie. One query per key for the
+        whole batch, reading only the columns the import compares or shows, as tuples."""
+        index: dict[tuple[str, str], _Target] = {}
+        by_pk: dict[int, _Target] = {}
+        mapped = (name for name in self.fields if name != "tags")
+        columns = list(dict.fromkeys(["id", *_MATCH_KEYS, "nickname", "remark_name", *mapped]))
         for position, key in enumerate(_MATCH_KEYS):
             earlier = _MATCH_KEYS[:position]
             values = {
                 row.values[key] for row in rows
                 if row.values.get(key) and not any((k, row.values.get(k)) in index for k in earlier)
             }
-            if values:
-                for contact in sorted(_lookup(self.scope, key, values).only(*columns), key=lambda c: c.pk):
-                    for match_key in _MATCH_KEYS:
-                        if value := getattr(contact, match_key):
-                            index.setdefault((match_key, value), contact)
-        tag_names = {name for row in rows for name in row.tags}
-        held: set[tuple[int, str]] = set()
-        existing_ids = {contact.pk for contact in index.values()}
-        if tag_names and existing_ids:
-            held = set(
-                ContactTag.objects.filter(content_object_id__in=existing_ids, tag__name__in=tag_names).values_list(
-                    "content_object_id", "tag__name"
-                )
-            )
+            if not values:
+                continue
+            for found in sorted(_lookup(self.scope, key, values).values_list(*columns)):
+                target = by_pk.get(found[0])
+                if target is None:  # one target per contact, however many keys found it
+                    target = by_pk[found[0]] = _Target(found[0], dict(zip(columns[1:], found[1:])))
+                for match_key in _MATCH_KEYS:
+                    if value := target.values[match_key]:
+                        index.setdefault((match_key, value), target)
+        return index
 
-        new: list[Contact] = []
-        changed: dict[int, Contact] = {}
-        changed_fields: set[str] = set()
-        first_line: dict[int, int] = {}  # id(contact) → the line that created or first touched it
-        tag_plan: dict[str, list[Contact]] = {}
-        imported: list[tuple[Contact, int]] = []
-        imported_ids: set[int] = set()
+    def _load_held_tags(self, rows: list[_Row], index: dict[tuple[str, str], _Target]) -> None:
+        """Which of the batch's tags the matched contacts hold already (those are not added again)."""
+        names = {name for row in rows for name in row.tags}
+        targets = {target.pk: target for target in index.values()}
+        if names and targets:
+            held = _lookup(ContactTag.objects.filter(tag__name__in=names), "content_object_id", targets)
+            for contact_id, name in held.values_list("content_object_id", "tag__name"):
+                targets[contact_id].tags.add(name)
 
-        for row in rows:
-            target, how_key, via = None, "", ""
-            for key in _MATCH_KEYS:
-                value = row.values.get(key)
-                if not value:
-                    continue
-                if (key, value) in index:
-                    target, how_key = index[(key, value)], key
-                    break
-                if (key, value) in self.seen:
-                    how_key, via = key, "seen"
-                    break
-            if via == "seen":
-                # Dry run: an earlier batch's row would have created this contact.
-                earlier = self.seen[(how_key, row.values[how_key])]
-                result.updated += 1
+    def _match(self, values: dict, index: dict) -> tuple[_Target | None, str]:
+        """The contact a row is, and the key that says so. In a dry run a key an earlier batch would have created
+        gives (None, key)."""
+        for key in _MATCH_KEYS:
+            value = values.get(key)
+            if not value:
+                continue
+            if (key, value) in index:
+                return index[(key, value)], key
+            if (key, value) in self.seen:
+                return None, key
+        return None, ""
+
+    def _place(self, row: _Row, index: dict, plan: _Plan, result: ImportResult) -> None:
+        """Match one row and plan what it changes: a new contact, or new values and tags for one it matches."""
+        target, key = self._match(row.values, index)
+        if target is None and key:
+            # Dry run: an earlier batch's row would have created this contact.
+            result.updated += 1
+            if result.noting:
                 result.note(row.line, "updated", "", "duplicate", _("same %(key)s as line %(line)d: merged into that contact.") % {
-                    "key": Contact._meta.get_field(how_key).verbose_name, "line": earlier,
+                    "key": Contact._meta.get_field(key).verbose_name, "line": self.seen[(key, row.values[key])],
                 })
-                continue
-            if target is None:
-                contact = Contact(
-                    workspace=self.workspace, owner_account=self.spec.account,
-                    **{"source": Contact.Source.IMPORT, **row.values},
-                )
-                new.append(contact)
-                first_line[id(contact)] = row.line
-                for key in _MATCH_KEYS:
-                    if row.values.get(key):
-                        index.setdefault((key, row.values[key]), contact)
-                tag_plan_add(tag_plan, row.tags, contact)
-                imported.append((contact, row.line))
-                result.created += 1
-                continue
-            fields_changed = [name for name, value in row.values.items() if getattr(target, name) != value]
-            new_tags = [name for name in row.tags if target.pk is None or (target.pk, name) not in held]
-            if target.pk is not None:
-                held.update((target.pk, name) for name in new_tags)
-            for name in fields_changed:
-                setattr(target, name, row.values[name])
-            for key in _MATCH_KEYS:
-                if row.values.get(key):
-                    index.setdefault((key, row.values[key]), target)
-            tag_plan_add(tag_plan, new_tags, target)
-            label = Contact._meta.get_field(how_key).verbose_name
-            if target.pk is None:  # an earlier row of this batch creates it
-                earlier = first_line[id(target)]
-                if fields_changed or new_tags:
-                    result.updated += 1
-                    result.note(row.line, "updated", "", "duplicate", _("same %(key)s as line %(line)d: merged into that contact.") % {"key": label, "line": earlier})
-                else:
-                    result.skipped += 1
-                    result.note(row.line, "skipped", "", "duplicate", _("same %(key)s as line %(line)d: nothing new.") % {"key": label, "line": earlier})
-                continue
-            if fields_changed or new_tags:
-                if fields_changed:
-                    changed[target.pk] = target
-                    changed_fields.update(fields_changed)
-                if target.pk not in imported_ids:
-                    imported_ids.add(target.pk)
-                    imported.append((target, row.line))
+            return
+        if target is None:
+            target = _Target(None, {"source": Contact.Source.IMPORT, **row.values}, row.line)
+            plan.new.append(target)
+            self._index(index, row, target)
+            plan.add_tags(target, row.tags)
+            plan.mark_imported(target, row.line)
+            result.created += 1
+            return
+        current = target.values
+        changed = [name for name, value in row.values.items() if current.get(name, _CONTACT_DEFAULTS.get(name)) != value]
+        new_tags = [name for name in row.tags if name not in target.tags]
+        current.update((name, row.values[name]) for name in changed)
+        self._index(index, row, target)
+        plan.add_tags(target, new_tags)
+        label = Contact._meta.get_field(key).verbose_name if result.noting else ""
+        if target.pk is None:  # an earlier row of this batch creates it
+            if changed or new_tags:
                 result.updated += 1
-                result.note(row.line, "updated", "", "matched", _("matches contact “%(name)s” by %(key)s.") % {"name": target.display_name, "key": label})
+                if result.noting:
+                    result.note(row.line, "updated", "", "duplicate", _("same %(key)s as line %(line)d: merged into that contact.") % {"key": label, "line": target.line})
             else:
                 result.skipped += 1
+                if result.noting:
+                    result.note(row.line, "skipped", "", "duplicate", _("same %(key)s as line %(line)d: nothing new.") % {"key": label, "line": target.line})
+            return
+        if changed or new_tags:
+            if changed and not target.changed:
+                plan.changed.append(target)
+            target.changed.update(changed)
+            plan.mark_imported(target, row.line)
+            result.updated += 1
+            if result.noting:
+                result.note(row.line, "updated", "", "matched", _("matches contact “%(name)s” by %(key)s.") % {"name": target.display_name, "key": label})
+        else:
+            result.skipped += 1
+            if result.noting:
                 result.note(row.line, "skipped", "", "unchanged", _("matches contact “%(name)s” by %(key)s: nothing new.") % {"name": target.display_name, "key": label})
 
-        if self.dry_run:
-            for contact in new:
-                for key in _MATCH_KEYS:
-                    if getattr(contact, key):
-                        self.seen.setdefault((key, getattr(contact, key)), first_line[id(contact)])
+    @staticmethod
+    def _index(index: dict, row: _Row, target: _Target) -> None:
+        """Later rows with any of this row's keys are the same contact."""
+        for key in _MATCH_KEYS:
+            if value := row.values.get(key):
+                index.setdefault((key, value), target)
+
+    # Writing
+
+    def _create(self, targets: list[_Target], now: datetime) -> None:
+        """Write the new contacts and give their targets the ids."""
+        if not targets:
             return
-        Contact.objects.bulk_create(new, batch_size=imports.BATCH_SIZE)
-        if changed:
-            now = timezone.now()
-            for contact in changed.values():
-                contact.updated_at = now
-            Contact.objects.bulk_update(list(changed.values()), sorted(changed_fields | {"updated_at"}), batch_size=500)
-        for name, contacts in tag_plan.items():
-            services.contacts_tag(
-                workspace=self.workspace, contact_ids=list(dict.fromkeys(c.pk for c in contacts)),
-                add=[self._tag(name)], actor=self.spec.actor,
-            )
-        self._timeline_imported([(contact.pk, line) for contact, line in imported])
+        defaults = _new_row(
+            Contact, now, workspace_id=self.workspace.pk,
+            owner_account_id=self.spec.account.pk if self.spec.account else None,
+        )
+        columns = tuple(defaults)
+        # {**defaults, **values} keeps the defaults' column order: a target's values are all Contact fields.
+        rows = [tuple({**defaults, **target.values}.values()) for target in targets]
+        for target, pk in zip(targets, _insert_with_ids(Contact, columns, rows)):
+            target.pk = pk
+        self.contact_statistics.added += len(targets)
 
+    def _update(self, targets: list[_Target], now: datetime) -> None:
+        """Write the changed fields of the book's contacts: one executemany per set of changed fields."""
+        groups: dict[tuple[str, ...], list[_Target]] = {}
+        for target in targets:
+            groups.setdefault(tuple(sorted(target.changed)), []).append(target)
+        quote, updated_at = connection.ops.quote_name, Contact._meta.get_field("updated_at")
+        stamp = updated_at.get_db_prep_save(now, connection)
+        with connection.cursor() as cursor:
+            for names, group in groups.items():
+                fields = [Contact._meta.get_field(name) for name in names]
+                assignments = ", ".join(f"{quote(field.column)} = %s" for field in [*fields, updated_at])
+                cursor.executemany(
+                    f"UPDATE {quote(Contact._meta.db_table)} SET {assignments} WHERE id = %s",
+                    [
+                        [*(field.get_db_prep_save(target.values[field.name], connection) for field in fields), stamp, target.pk]
+                        for target in group
+                    ],
+                )
 
-def tag_plan_add(plan: dict[str, list[Contact]], names: list[str], contact: Contact) -> None:
-    for name in names:
-        plan.setdefault(name, []).append(contact)
+    def _add_tags(self, plan: dict[str, list[_Target]], fresh: set[int], now: datetime) -> None:
+        """Link the planned tags as services.contacts_tag does: a "tag added" timeline event for each new link, and
+        the TAG_ADDED event for automation (follow-up sequences) after the commit. A tag of an exclusive group goes
+        through that service itself, which takes the group's other tags off."""
+        if not plan:
+            return
+        tags = self._tags(list(plan))
+        links, guarded, added = [], [], []
+        for name, targets in plan.items():
+            tag = tags[name]
+            ids = list(dict.fromkeys(target.pk for target in targets))
+            if tag.group_id and tag.group.exclusive:
+                services.contacts_tag(workspace=self.workspace, contact_ids=ids, add=[tag], actor=self.spec.actor)
+                continue
+            for contact_id in ids:  # contacts the batch created (fresh) no one else can have linked meanwhile
+                (links if contact_id in fresh else guarded).append((contact_id, tag.pk, now))
+                added.append((contact_id, tag.name))
+            events.emit(events.TAG_ADDED, workspace_id=self.workspace.pk, contact_ids=ids, tag_id=tag.pk)
+        columns = ("content_object_id", "tag_id", "created_at")
+        _insert(ContactTag, columns, links)
+        # A book contact may have been given the tag since the batch looked (another member, another import).
+        _insert(ContactTag, columns, guarded, ignore_conflicts=True)
+        _timeline(self.workspace.pk, TimelineEvent.Kind.TAG_ADDED, added, self.spec.actor, now)
 
 
 class _OrderImporter(_Importer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.new_customer_lines: dict[int, int] = {}
+        self.channel_of = Memo(parse_channel)
+        self.order_statistics = _Statistics(Order, ("workspace_id", "import_key"))
 
     def parse(self, line, cells):
         row = _Row(line, cells)
@@ -323,7 +564,7 @@ class _OrderImporter(_Importer):
         values["nickname"] = self._text(row, "nickname", Contact)
         values["channel"] = Order.Channel.OTHER
         for _column, value in self._cells(row, "channel"):
-            values["channel"] = parse_channel(value)
+            values["channel"] = self.channel_of[value]
         if not row.issues:
             values["import_key"] = import_key(
                 order_id=values["order_id"], customer=values["customer_phone"] or customer,
@@ -336,28 +577,17 @@ class _OrderImporter(_Importer):
         return self.header[indexes[0]] if indexes else field_name
 
     def write_batch(self, rows, result):
+        self.order_statistics.refresh()
         keys = {row.values["import_key"] for row in rows}
         # The "not empty" term lets SQLite use the partial unique index (workspace, import_key).
         done = set(
             _lookup(Order.objects.filter(workspace=self.workspace).exclude(import_key=""), "import_key", keys)
             .values_list("import_key", flat=True)
         )
-        raws = {row.values["customer"] for row in rows}
-        phones = {row.values["customer_phone"] for row in rows if row.values["customer_phone"]}
-        by: dict[tuple[str, str], int] = {}
-        found = {}
-        for key, values in (("external_id", raws), ("wechat_id", raws), ("phone", phones)):
-            if values:
-                for found_row in _lookup(self.scope, key, values).values_list("pk", "external_id", "wechat_id", "phone"):
-                    found[found_row[0]] = found_row
-        for pk, external_id, wechat_id, phone in sorted(found.values()):
-            for key, value in (("external_id", external_id), ("wechat_id", wechat_id), ("phone", phone)):
-                if value:
-                    by.setdefault((key, value), pk)
-
+        by = self._customers(rows)
         in_batch: dict[str, int] = {}
-        new_contacts: dict[str, Contact] = {}
-        orders: list[Order] = []
+        new_customers: dict[str, tuple[int, dict]] = {}  # customer → (line, the new contact's fields)
+        orders: list[tuple[dict, int | None, str]] = []  # (row values, contact id, or else the new customer)
         for row in rows:
             values = row.values
             key = values["import_key"]
@@ -376,39 +606,63 @@ class _OrderImporter(_Importer):
                 or by.get(("wechat_id", customer))
                 or (by.get(("phone", phone)) if phone else None)
             )
-            order = Order(
-                workspace=self.workspace, contact_id=contact_id, amount=values["amount"], placed_at=values["placed_at"],
-                channel=values["channel"], items=values["items"], external_id=values["order_id"], import_key=key,
-                created_by=self.spec.actor,
-            )
             result.created += 1
-            if not contact_id:
-                customer_key = phone or customer
-                earlier_customer = self.seen.get(("customer", customer_key))
-                if customer_key not in new_contacts and not earlier_customer:
-                    new_contacts[customer_key] = Contact(
-                        workspace=self.workspace, owner_account=self.spec.account, source=Contact.Source.IMPORT,
-                        phone=phone, external_id="" if phone else customer,
-                        nickname=values["nickname"] or customer[: _max_length(Contact, "nickname")],
-                    )
-                    result.contacts_created += 1
-                    result.note(row.line, "created", "", "new_customer", _("“%(customer)s” is a new customer: added as a contact.") % {"customer": customer})
-                    self.new_customer_lines[id(new_contacts[customer_key])] = row.line
-                order._new_customer = new_contacts.get(customer_key)
-            orders.append(order)
+            customer_key = phone or customer
+            if not contact_id and customer_key not in new_customers and not self.seen.get(("customer", customer_key)):
+                new_customers[customer_key] = (row.line, {
+                    "source": Contact.Source.IMPORT, "phone": phone, "external_id": "" if phone else customer,
+                    "nickname": values["nickname"] or customer[: _max_length(Contact, "nickname")],
+                })
+                result.contacts_created += 1
+                result.note(row.line, "created", "", "new_customer", _("“%(customer)s” is a new customer: added as a contact.") % {"customer": customer})
+            orders.append((values, contact_id, customer_key))
 
         if self.dry_run:
             for key, line in in_batch.items():
                 self.seen[("order", key)] = line
-            for customer_key in new_contacts:
+            for customer_key in new_customers:
                 self.seen[("customer", customer_key)] = 1
             return
-        Contact.objects.bulk_create(list(new_contacts.values()), batch_size=imports.BATCH_SIZE)
-        for order in orders:
-            if order.contact_id is None:
-                order.contact_id = order._new_customer.pk
-        # ignore_conflicts: an order another import of the same file committed meanwhile is left alone.
-        Order.objects.bulk_create(orders, batch_size=imports.BATCH_SIZE, ignore_conflicts=True)
-        self._timeline_imported(
-            [(contact.pk, self.new_customer_lines[id(contact)]) for contact in new_contacts.values()]
+        now = timezone.now()
+        created = self._create_customers(new_customers, now)
+        defaults = _new_row(Order, now, workspace_id=self.workspace.pk, created_by_id=getattr(self.spec.actor, "pk", None))
+        _insert(Order, tuple(defaults), [
+            tuple({
+                **defaults, "contact_id": contact_id or created[customer_key], "amount": values["amount"],
+                "placed_at": values["placed_at"], "channel": values["channel"], "items": values["items"],
+                "external_id": values["order_id"], "import_key": values["import_key"],
+            }.values())
+            for values, contact_id, customer_key in orders
+        ], ignore_conflicts=True)  # an order another import of the same file committed meanwhile is left alone
+        self.order_statistics.added += len(orders)
+        _timeline(
+            self.workspace.pk, TimelineEvent.Kind.IMPORTED,
+            [(created[customer_key], f"{self.spec.file_name} #{line}") for customer_key, (line, _v) in new_customers.items()],
+            self.spec.actor, now,
         )
+
+    def _customers(self, rows: list[_Row]) -> dict[tuple[str, str], int]:
+        """The book's contacts the rows' customers name, (key, value) → id: by external ID, WeChat ID or phone, the
+        oldest contact winning a tie."""
+        raws = {row.values["customer"] for row in rows}
+        phones = {row.values["customer_phone"] for row in rows if row.values["customer_phone"]}
+        found = {}
+        for key, values in (("external_id", raws), ("wechat_id", raws), ("phone", phones)):
+            if values:
+                for found_row in _lookup(self.scope, key, values).values_list("pk", "external_id", "wechat_id", "phone"):
+                    found[found_row[0]] = found_row
+        by: dict[tuple[str, str], int] = {}
+        for pk, external_id, wechat_id, phone in sorted(found.values()):
+            for key, value in (("external_id", external_id), ("wechat_id", wechat_id), ("phone", phone)):
+                if value:
+                    by.setdefault((key, value), pk)
+        return by
+
+    def _create_customers(self, customers: dict[str, tuple[int, dict]], now: datetime) -> dict[str, int]:
+        """Write the batch's new customers as contacts; customer → the contact's id."""
+        defaults = _new_row(
+            Contact, now, workspace_id=self.workspace.pk,
+            owner_account_id=self.spec.account.pk if self.spec.account else None,
+        )
+        rows = [tuple({**defaults, **values}.values()) for _line, values in customers.values()]
+        return dict(zip(customers, _insert_with_ids(Contact, tuple(defaults), rows)))

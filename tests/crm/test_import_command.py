@@ -65,6 +65,14 @@ def test_it_imports_a_gbk_orders_file_with_a_chosen_encoding_once(workspace, tmp
     assert order.contact.owner_account == account and order.contact.source == "import"
 
 
+def test_it_detects_a_gbk_file_without_being_told(workspace, tmp_path):
+    path = write_csv(tmp_path / "客户.csv", [["昵称", "微信号", "标签"], ["王秀英", "wx_gbk", "老客，海参"]], encoding="gbk")
+    out = crm_import("contacts", str(path), "--workspace", workspace.slug)
+    assert "1 created" in out
+    contact = Contact.objects.get(workspace=workspace)
+    assert (contact.nickname, sorted(contact.tags.names())) == ("王秀英", ["海参", "老客"])
+
+
 def test_it_writes_the_rejects_to_a_csv_when_asked(workspace, tmp_path):
     path = write_csv(tmp_path / "c.csv", [["昵称", "手机号"], ["=1+1", "12"]])
     rejects = tmp_path / "rejects.csv"

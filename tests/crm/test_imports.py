@@ -9,11 +9,22 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from crm import imports, tasks
-from crm.imports import ImportSpec
+from crm import events, imports, seeding, tasks
+from crm.imports import ImportSpec, writing
 from crm.models import Contact, ContactTag, ImportJob, Member, Order, TimelineEvent
-from tests.factories import ContactFactory, MemberFactory, OrderFactory, WeChatAccountFactory, WorkspaceFactory
+from tests.factories import (
+    ContactFactory,
+    MemberFactory,
+    OrderFactory,
+    TagFactory,
+    TagGroupFactory,
+    WeChatAccountFactory,
+    WorkspaceFactory,
+    tag_contact,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -233,6 +244,59 @@ def test_tags_are_split_on_chinese_and_english_separators_and_added(workspace):
     assert ContactTag.objects.filter(tag__workspace=workspace).count() == 6
 
 
+def test_a_duplicate_row_repeating_the_tags_of_an_earlier_row_is_nothing_new(workspace):
+    data = csv_bytes([["wechat", "nickname", "tags"], ["wx_d", "阿丽", "VIP，老客"], ["wx_d", "阿丽", "老客"]])
+    result = run(workspace, "contacts", data)
+    assert (result.created, result.updated, result.skipped) == (1, 0, 1)
+    assert sorted(Contact.objects.get(wechat_id="wx_d").tags.names()) == ["VIP", "老客"]
+
+
+def test_a_tag_of_an_exclusive_group_replaces_the_contacts_other_tag_of_that_group(workspace):
+    level = TagGroupFactory(workspace=workspace, name="客户等级", exclusive=True)
+    a, b = TagFactory(workspace=workspace, name="A级", group=level), TagFactory(workspace=workspace, name="B级", group=level)
+    contact = ContactFactory(workspace=workspace, wechat_id="wx_level")
+    tag_contact(contact, a)
+    run(workspace, "contacts", csv_bytes([["wechat", "tags"], ["wx_level", "B级，回购"], ["wx_new_level", "A级"]]))
+    assert sorted(contact.tags.names()) == ["B级", "回购"]
+    assert contact.timeline_events.filter(kind=TimelineEvent.Kind.TAG_REMOVED, body="A级").exists()
+    assert list(Contact.objects.get(wechat_id="wx_new_level").tags.names()) == ["A级"]
+    assert b.contact_links.count() == 1
+
+
+def test_imported_tags_are_on_the_timeline_and_reach_automation_after_the_commit(
+    workspace, django_capture_on_commit_callbacks
+):
+    existing = ContactFactory(workspace=workspace, wechat_id="wx_auto")
+    heard = []
+
+    def listener(*, workspace_id, contact_ids, tag_id):
+        heard.append((workspace_id, sorted(contact_ids), tag_id))
+
+    events.on(events.TAG_ADDED, listener)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            run(workspace, "contacts", csv_bytes([["wechat", "tags"], ["wx_auto", "回购"], ["wx_fresh", "回购"]]))
+    finally:
+        events._LISTENERS[events.TAG_ADDED].remove(listener)
+    fresh = Contact.objects.get(wechat_id="wx_fresh")
+    tag = workspace.tags.get(name="回购")
+    assert heard == [(workspace.pk, sorted([existing.pk, fresh.pk]), tag.pk)]
+    for contact in (existing, fresh):
+        assert contact.timeline_events.filter(kind=TimelineEvent.Kind.TAG_ADDED, body="回购").count() == 1
+        assert contact.timeline_events.filter(kind=TimelineEvent.Kind.IMPORTED, body="file.csv #2").exists() == (
+            contact == existing
+        )
+
+
+def test_an_update_writes_dates_and_choices_as_a_form_would(workspace):
+    contact = ContactFactory(workspace=workspace, wechat_id="wx_when", gender=Contact.Gender.UNKNOWN)
+    run(workspace, "contacts", csv_bytes([["wechat", "添加时间", "性别"], ["wx_when", "2024-05-01 09:30", "女"]]))
+    contact.refresh_from_db()
+    assert contact.added_at == datetime(2024, 5, 1, 9, 30, tzinfo=SHANGHAI)
+    assert contact.gender == Contact.Gender.FEMALE
+    assert contact.source == Contact.Source.MANUAL
+
+
 def test_gender_and_source_columns_are_understood(workspace):
     run(workspace, "contacts", csv_bytes([["昵称", "性别", "来源"], ["阿强", "男", "转介绍"], ["阿美", "女", "抖音直播"]]))
     assert Contact.objects.get(nickname="阿强").gender == Contact.Gender.MALE
@@ -248,11 +312,12 @@ def test_bad_phone_and_bad_date_rows_are_reported_with_line_numbers_and_the_good
         ["坏电话", "12345", "2024-05-01"],
         ["坏日期", "13912345678", "昨天"],
         ["", "", ""],  # an empty row is left out, not reported
+        [" ", "  ", ""],  # so is one of spaces
         ["好人二", "", "20240502"],
         ["", "", "2024-05-03"],  # nothing to know the contact by
     ])
     result = run(workspace, "contacts", data)
-    assert codes(result) == [(3, "bad_phone"), (4, "bad_date"), (7, "no_identity")]
+    assert codes(result) == [(3, "bad_phone"), (4, "bad_date"), (8, "no_identity")]
     assert [entry.column for entry in result.report] == ["手机号", "添加时间", ""]
     assert (result.created, result.rejected) == (2, 3)
     assert set(Contact.objects.filter(workspace=workspace).values_list("nickname", flat=True)) == {"好人一", "好人二"}
@@ -292,6 +357,46 @@ def test_a_limited_staff_member_imports_into_their_account_and_matches_only_thei
     assert hidden.region == ""  # another account's contact is left alone
     created = Contact.objects.get(workspace=workspace, wechat_id="wx_shared", owner_account=mine)
     assert created.region == "成都"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY is PostgreSQL's")
+def test_on_postgresql_new_contacts_their_tags_and_events_are_written_with_copy(workspace, monkeypatch):
+    copied = []
+    original = seeding.copy_rows
+
+    def spy(table, columns, rows):
+        rows = list(rows)
+        copied.append((table, len(rows)))
+        original(table, columns, rows)
+
+    monkeypatch.setattr(seeding, "copy_rows", spy)
+    ContactFactory(workspace=workspace, wechat_id="wx_there")
+    data = csv_bytes([["wechat", "nickname", "tags"], ["wx_1", "甲", "VIP，老客"], ["wx_2", "乙", ""], ["wx_there", "丙", "VIP"]])
+    result = run(workspace, "contacts", data)
+    assert (result.created, result.updated) == (2, 1)
+    assert copied == [
+        ("crm_contact", 2),
+        ("crm_contacttag", 2),
+        ("import_crm_contacttag", 1),  # an existing contact's tag: through a temporary table, ON CONFLICT DO NOTHING
+        ("crm_timelineevent", 3),  # tag added
+        ("crm_timelineevent", 3),  # imported
+    ]
+    first = Contact.objects.get(wechat_id="wx_1")
+    assert (first.nickname, first.source, first.workspace, first.updated_at is not None) == ("甲", "import", workspace, True)
+    assert sorted(first.tags.names()) == ["VIP", "老客"]
+    assert list(Contact.objects.get(wechat_id="wx_there").tags.names()) == ["VIP"]
+
+
+def test_an_import_that_grows_the_book_refreshes_the_planners_statistics_on_postgresql(workspace, monkeypatch):
+    monkeypatch.setattr(imports, "BATCH_SIZE", 2)
+    monkeypatch.setattr(writing, "ANALYZE_FROM", 2)
+    rows = [["wechat"]] + [[f"wx_{i}"] for i in range(9)]
+    with CaptureQueriesContext(connection) as queries:
+        assert run(workspace, "contacts", csv_bytes(rows)).created == 9
+    analyzed = [q["sql"] for q in queries if q["sql"].startswith("ANALYZE")]
+    # Before the batches after 2, 4 and 8 new contacts (not 6: the rows added since did not double).
+    expected = 3 if connection.vendor == "postgresql" else 0
+    assert analyzed == ['ANALYZE "crm_contact" ("workspace_id", "merged_into_id")'] * expected
 
 
 # Orders ------------------------------------------------------------------------------------------------------------
@@ -345,6 +450,14 @@ def test_amounts_accept_yuan_signs_and_separators_and_channels_map_to_known_ones
     assert [imports.parse_channel(v) for v in ("淘宝", "Taobao", "拼多多", "PDD", "京东", "jd", "抖音", "微信", "闲鱼", "")] == [
         "taobao", "taobao", "pdd", "pdd", "jd", "jd", "douyin", "wechat", "other", "other",
     ]
+
+
+def test_a_memo_parses_each_distinct_cell_once_and_stops_remembering_when_full():
+    calls = []
+    memo = imports.parsing.Memo(lambda text: calls.append(text) or text.upper(), size=2)
+    assert [memo[v] for v in ("a", "b", "a", "c", "c")] == ["A", "B", "A", "C", "C"]
+    assert calls == ["a", "b", "c", "c"]  # "c" came after the memo was full: parsed each time
+    assert dict(memo) == {"a": "A", "b": "B"}
 
 
 def test_bad_amount_bad_date_and_missing_customer_rows_are_reported_and_the_good_rows_committed(workspace):
@@ -403,6 +516,18 @@ def test_reimporting_an_orders_file_without_order_numbers_creates_nothing_twice(
     assert run(workspace, "orders", csv_bytes(rows2)).skipped == 2
     assert Order.objects.filter(workspace=workspace).count() == 2
     assert all(len(key) <= 64 for key in Order.objects.values_list("import_key", flat=True))
+
+
+def test_an_order_another_import_committed_meanwhile_is_left_alone(workspace, monkeypatch):
+    data = csv_bytes([ORDER_HEADER, ["wx_m", "2024-05-01", "99", "M-1", "", ""], ["wx_m", "2024-05-02", "88", "M-2", "", ""]])
+    assert run(workspace, "orders", data).created == 2
+    # The second import looks before the first commits: it sees no order yet and writes both again.
+    lookup = writing._lookup
+    monkeypatch.setattr(writing, "_lookup", lambda rows, key, values: lookup(rows, key, values).none() if rows.model is Order else lookup(rows, key, values))
+    run(workspace, "orders", data)
+    assert sorted(Order.objects.filter(workspace=workspace).values_list("import_key", "amount")) == [
+        ("id:M-1", Decimal("99.00")), ("id:M-2", Decimal("88.00")),
+    ]
 
 
 def test_the_same_order_twice_in_one_file_is_imported_once(workspace):

@@ -55,7 +55,9 @@ class Command(BaseCommand):
             raise CommandError(f"{file} is empty.")
         with path.open("rb") as stream:
             try:
-                header = imports.preview(stream, name=path.name, encoding=encoding, limit=0).header
+                head = imports.preview(stream, name=path.name, encoding=encoding, limit=0)
+                # The encoding found once, for the two passes below: detecting it reads the whole file.
+                encoding, header = encoding or head.encoding, head.header
                 columns = self._columns(kind, header, map)
                 stream.seek(0)
                 total = imports.count_rows(stream, name=path.name, encoding=encoding)
