@@ -185,9 +185,7 @@ def test_customers_without_a_wechat_account_are_skipped(workspace, broadcast, bu
 def test_a_send_due_inside_the_quiet_hours_waits_for_the_morning(workspace, broadcast, buyers, django_capture_on_commit_callbacks):
     MessagingSettings.objects.filter(workspace=workspace).update(quiet_start=time(22, 0), quiet_end=time(8, 0))
     night = datetime(2026, 11, 20, 23, 0, tzinfo=SHANGHAI)
-    services.broadcast_send(broadcast=broadcast, at=night)
-    broadcast.refresh_from_db()
-    assert broadcast.status == Broadcast.Status.SCHEDULED
+    Broadcast.objects.filter(pk=broadcast.pk).update(status=Broadcast.Status.SCHEDULED, scheduled_at=night)
     with django_capture_on_commit_callbacks(execute=True):
         services.broadcasts_tick(at=night + timedelta(hours=1))
     broadcast.refresh_from_db()
@@ -198,6 +196,16 @@ def test_a_send_due_inside_the_quiet_hours_waits_for_the_morning(workspace, broa
     broadcast.refresh_from_db()
     assert broadcast.status == Broadcast.Status.FINISHED
     assert len(outbox_refs(broadcast)) == 5
+
+
+def test_send_now_inside_the_quiet_hours_is_scheduled_not_sent(workspace, broadcast, buyers, send):
+    here = timezone.localtime(timezone.now(), SHANGHAI)
+    around_now = ((here - timedelta(hours=1)).time(), (here + timedelta(hours=1)).time())
+    MessagingSettings.objects.filter(workspace=workspace).update(quiet_start=around_now[0], quiet_end=around_now[1])
+    send(broadcast)
+    broadcast.refresh_from_db()
+    assert broadcast.status == Broadcast.Status.SCHEDULED
+    assert not OutboxMessage.objects.exists()
 
 
 def test_quiet_hours_follow_the_workspaces_own_settings(workspace):
