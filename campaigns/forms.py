@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Broadcast, BroadcastImage, MessagingSettings
-from campaigns.services import MAX_IMAGES, MAX_TEXT_LENGTH
+from campaigns.drafts import MAX_IMAGES, MAX_TEXT_LENGTH
 from crm import selectors
 from crm.forms import grouped_tag_choices
 from crm.models import CustomerGroup, Member, Segment, Tag
@@ -107,7 +107,7 @@ class BroadcastForm(forms.Form):
         self.fields["accounts"].choices = list(selectors.accounts_visible_to(member=member).values_list("pk", "name"))
         self.limited = not member.sees_all_accounts
         if self.limited:
-            # Their broadcasts go to their own accounts' customers only (services.broadcast_audience_clean).
+            # Their broadcasts go to their own accounts' customers only (drafts.broadcast_audience_clean).
             for name in ("segments", "tags", "groups"):
                 del self.fields[name]
             self.fields["accounts"].help_text = _(

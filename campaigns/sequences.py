@@ -33,7 +33,7 @@ from campaigns.models import (
 )
 from campaigns.texts import personalise
 from crm import events, wechat
-from crm.models import Contact, ContactTag, Order, Tag, WeChatAccount, Workspace
+from crm.models import Contact, Order, Tag, WeChatAccount, Workspace
 
 TICK_BATCH = 1000
 NO_ORDER_SCAN_EVERY = timedelta(hours=1)
@@ -85,6 +85,9 @@ def on_contact_added(*, workspace_id: int, contact_ids: list[int]) -> None:
 
 
 def on_tag_added(*, workspace_id: int, contact_ids: list[int], tag_id: int) -> None:
+    # Called for every tag of every batch of an import: most tags start and stop no sequence, so ask once.
+    if not Sequence.objects.filter(Q(trigger_tag_id=tag_id, active=True) | Q(exit_tag_id=tag_id)).exists():
+        return
     leaving = Enrolment.objects.filter(
         workspace_id=workspace_id, contact_id__in=contact_ids, sequence__exit_tag_id=tag_id
     )

@@ -3,8 +3,8 @@ whom each rule leaves out; send, pause, resume, cancel; progress polled while it
 messaging settings.
 
 Every member may compose and send. A staff member limited to some accounts sends only to their accounts'
-customers (services.broadcast_audience_clean) and may change only broadcasts that stay within them
-(services.broadcast_within_reach); they see the deliveries of their own customers only. Another workspace's
+customers (drafts.broadcast_audience_clean) and may change only broadcasts that stay within them
+(drafts.broadcast_within_reach); they see the deliveries of their own customers only. Another workspace's
 broadcast is a 404.
 """
 
@@ -13,15 +13,23 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from campaigns import services
-from campaigns.forms import BroadcastForm, MessagingSettingsForm, TextPreviewForm
-from campaigns.models import Broadcast, BroadcastImage, Delivery
+from campaigns import drafts, sequence_services, services
+from campaigns.forms import (
+    BroadcastForm,
+    EnrolSegmentForm,
+    MessagingSettingsForm,
+    SequenceForm,
+    SequenceStepFormSet,
+    TextPreviewForm,
+)
+from campaigns.models import Broadcast, BroadcastImage, Delivery, Sequence
 from crm.views.access import member_required
 from crm.views.contacts import CountedPaginator
 
@@ -37,7 +45,7 @@ def _broadcast(request, pk) -> Broadcast:
 def _changeable(request, pk) -> Broadcast:
     """The broadcast, if this member may change, send, pause or cancel it (403 otherwise)."""
     broadcast = _broadcast(request, pk)
-    if not services.broadcast_within_reach(member=request.member, broadcast=broadcast):
+    if not drafts.broadcast_within_reach(member=request.member, broadcast=broadcast):
         raise PermissionDenied
     return broadcast
 
@@ -72,7 +80,7 @@ def _progress_summary(progress: dict | None) -> dict | None:
 def broadcast_list(request):
     broadcasts = Broadcast.objects.filter(workspace=request.workspace).select_related("created_by")
     page = Paginator(broadcasts, PAGE_SIZE).get_page(request.GET.get("page"))
-    progress = services.broadcasts_progress(broadcasts=list(page))
+    progress = drafts.broadcasts_progress(broadcasts=list(page))
     rows = [(broadcast, _progress_summary(progress.get(broadcast.pk))) for broadcast in page]
     return render(request, "campaigns/broadcasts/list.html", {"page": page, "rows": rows})
 
@@ -86,7 +94,7 @@ def broadcast_create(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            broadcast = services.broadcast_create(
+            broadcast = drafts.broadcast_create(
                 member=request.member, name=data["name"], text=data["text"], link=data["link"],
                 audience=data["audience"], scheduled_at=data["scheduled_at"], images=data["images"],
             )
@@ -108,7 +116,7 @@ def broadcast_edit(request, pk):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            services.broadcast_update(
+            drafts.broadcast_update(
                 broadcast=broadcast, member=request.member, name=data["name"], text=data["text"], link=data["link"],
                 audience=data["audience"], scheduled_at=data["scheduled_at"], add_images=data["images"],
                 remove_image_ids=data["remove_images"],
@@ -132,9 +140,9 @@ def _render_form(request, form, *, broadcast):
     context = {
         "form": form,
         "broadcast": broadcast,
-        "sample": services.broadcast_text_sample(member=request.member, text=text, audience=audience),
+        "sample": drafts.broadcast_text_sample(member=request.member, text=text, audience=audience),
         "images": form.existing_images,
-        "max_images": services.MAX_IMAGES,
+        "max_images": drafts.MAX_IMAGES,
     }
     return render(request, "campaigns/broadcasts/form.html", context, status=400 if form.errors else 200)
 
@@ -144,7 +152,7 @@ def _render_form(request, form, *, broadcast):
 def broadcast_text_preview(request):
     """The composer's live preview: the message as the first customer of the audience would read it."""
     text, audience = TextPreviewForm(request.POST, member=request.member).sample_input()
-    sample = services.broadcast_text_sample(member=request.member, text=text, audience=audience)
+    sample = drafts.broadcast_text_sample(member=request.member, text=text, audience=audience)
     return render(request, "campaigns/broadcasts/_text_preview.html", {"sample": sample})
 
 
@@ -173,7 +181,7 @@ def _status_context(request, broadcast: Broadcast) -> dict:
         )
     return {
         "broadcast": broadcast,
-        "may_change": services.broadcast_within_reach(member=request.member, broadcast=broadcast),
+        "may_change": drafts.broadcast_within_reach(member=request.member, broadcast=broadcast),
         "progress": _progress_summary(progress),
         "raw_progress": progress,
         "skipped_by_reason": skipped,
@@ -217,7 +225,7 @@ def _audience_context(request, broadcast: Broadcast) -> dict:
     if starts != at:
         context["quiet_until"] = starts
     context["rules"] = services.messaging_settings(workspace=broadcast.workspace)
-    context["sample"] = services.broadcast_text_sample(
+    context["sample"] = drafts.broadcast_text_sample(
         member=request.member, text=broadcast.text, audience=broadcast.audience
     )
     context["plan_passed"] = (
@@ -230,7 +238,7 @@ def _deliveries_context(request, broadcast: Broadcast, progress: dict | None) ->
     status = request.GET.get("status", "")
     if status not in Delivery.Status.values:
         status = ""
-    deliveries = services.broadcast_deliveries(broadcast=broadcast, member=request.member, status=status)
+    deliveries = drafts.broadcast_deliveries(broadcast=broadcast, member=request.member, status=status)
     if progress is not None and request.member.sees_all_accounts:  # the count is known already
         count = progress["by_status"].get(status, 0) if status else progress["total"]
         paginator = CountedPaginator(deliveries, DELIVERIES_PAGE_SIZE, count=count)
@@ -268,7 +276,7 @@ def broadcast_detail(request, pk):
 def broadcast_send(request, pk):
     broadcast = _changeable(request, pk)
     try:
-        broadcast = services.broadcast_send_planned(broadcast=broadcast, member=request.member)
+        broadcast = drafts.broadcast_send_planned(broadcast=broadcast, member=request.member)
     except ValidationError as error:
         _error(request, error)
     else:
@@ -345,7 +353,7 @@ def messaging_settings(request):
         form = MessagingSettingsForm(request.POST, instance=rules)
         if form.is_valid():
             try:
-                services.messaging_settings_update(workspace=request.workspace, **form.cleaned_data)
+                drafts.messaging_settings_update(workspace=request.workspace, **form.cleaned_data)
             except ValidationError as error:
                 form.add_error(None, error)
             else:
@@ -368,11 +376,7 @@ def messaging_settings(request):
 # book's events). A member limited to some accounts enrols by hand only the segment contacts they may see, and sees
 # only their own customers' runs and follow-up tasks.
 
-from django.db.models import Count  # noqa: E402
 
-from campaigns import sequence_services  # noqa: E402
-from campaigns.forms import EnrolSegmentForm, SequenceForm, SequenceStepFormSet  # noqa: E402
-from campaigns.models import Sequence  # noqa: E402
 
 SEQUENCES_PAGE_SIZE = 50
 RUNS_PAGE_SIZE = 50

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image, PngImagePlugin
 
-from campaigns import services
+from campaigns import drafts
 from campaigns.images import broadcast_image_from_upload
 from campaigns.models import Broadcast, BroadcastImage
 
@@ -176,7 +176,7 @@ def test_a_bad_upload_is_refused_by_name_and_nothing_is_saved(owner_client, work
 
 
 def test_a_tenth_image_is_refused(owner, owner_client, workspace):
-    broadcast = services.broadcast_create(member=owner, name="九宫格", images=[image_upload(size=(50, 50)) for _ in range(9)])
+    broadcast = drafts.broadcast_create(member=owner, name="九宫格", images=[image_upload(size=(50, 50)) for _ in range(9)])
     assert broadcast.images.count() == 9
     response = owner_client.post(reverse("campaigns:broadcast_edit", args=[broadcast.pk]),
                                  {"name": "九宫格", "when": "now", "images": [image_upload(size=(50, 50))]}, **ENGLISH)
@@ -184,7 +184,7 @@ def test_a_tenth_image_is_refused(owner, owner_client, workspace):
     assert "at most 9 images; this would make 10" in response.content.decode()
     assert broadcast.images.count() == 9
     with pytest.raises(ValidationError, match="at most 9 images"):
-        services.broadcast_image_add(broadcast=broadcast, member=owner, upload=image_upload(size=(50, 50)))
+        drafts.broadcast_image_add(broadcast=broadcast, member=owner, upload=image_upload(size=(50, 50)))
     assert broadcast.images.count() == 9
 
 
@@ -196,7 +196,7 @@ def test_ten_images_at_once_are_refused(owner_client, workspace):
 
 
 def test_removing_an_image_deletes_its_file_and_makes_room_for_another(owner, owner_client, workspace, django_capture_on_commit_callbacks):
-    broadcast = services.broadcast_create(member=owner, name="九宫格", images=[image_upload(size=(50, 50)) for _ in range(9)])
+    broadcast = drafts.broadcast_create(member=owner, name="九宫格", images=[image_upload(size=(50, 50)) for _ in range(9)])
     first = broadcast.images.first()
     name = first.image.name
     with django_capture_on_commit_callbacks(execute=True):

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import services, tasks
+from campaigns import drafts, services, tasks
 from campaigns.models import Broadcast, Delivery, MessagingSettings
 from crm import services as crm_services
 from crm.models import Member, OutboxMessage, Segment, WeChatAccount
@@ -149,7 +149,7 @@ def test_anyone_signed_out_is_sent_to_sign_in(client, broadcast):
 def test_every_page_of_a_broadcast_opens_for_the_owner_and_a_teammate_alike(request, who, owner, broadcast):
     from tests.campaigns.test_broadcast_images import image_upload
 
-    image = services.broadcast_image_add(broadcast=broadcast, member=owner, upload=image_upload())
+    image = drafts.broadcast_image_add(broadcast=broadcast, member=owner, upload=image_upload())
     client = request.getfixturevalue(who)
     for url in (reverse("campaigns:broadcast_list"), reverse("campaigns:broadcast_create"),
                 reverse("campaigns:broadcast_detail", args=[broadcast.pk]),
@@ -180,7 +180,7 @@ def test_every_page_of_another_workspaces_broadcast_is_a_404(outsider_client, br
 def test_another_workspaces_image_is_a_404(owner, owner_client, outsider_client, broadcast):
     from tests.campaigns.test_broadcast_images import image_upload
 
-    services.broadcast_image_add(broadcast=broadcast, member=owner, upload=image_upload())
+    drafts.broadcast_image_add(broadcast=broadcast, member=owner, upload=image_upload())
     image = broadcast.images.get()
     url = reverse("campaigns:broadcast_image", args=[broadcast.pk, image.pk])
     assert owner_client.get(url).status_code == 200
@@ -260,7 +260,7 @@ def test_another_workspaces_tag_cannot_be_chosen(owner_client, workspace):
 def test_an_audience_with_another_workspaces_segment_is_refused_by_the_service(owner, workspace):
     foreign = Segment.objects.create(workspace=WorkspaceFactory(), name="别家", rule={"version": 1, "root": {"op": "and", "children": []}})
     with pytest.raises(services.ValidationError):
-        services.broadcast_create(member=owner, name="x", audience={"segments": [foreign.pk]})
+        drafts.broadcast_create(member=owner, name="x", audience={"segments": [foreign.pk]})
 
 
 def test_a_message_over_two_thousand_characters_is_refused(owner_client, workspace):
@@ -296,7 +296,7 @@ def test_a_link_card_needs_a_title(owner_client, workspace):
 
 def test_the_service_refuses_a_javascript_link_too(owner):
     with pytest.raises(services.ValidationError):
-        services.broadcast_create(member=owner, name="x", link={"title": "t", "url": "javascript:alert(1)"})
+        drafts.broadcast_create(member=owner, name="x", link={"title": "t", "url": "javascript:alert(1)"})
 
 
 # The schedule.
@@ -596,9 +596,9 @@ def test_a_limited_teammate_cannot_choose_an_account_not_assigned_to_them(limite
     assert response.status_code == 400
     assert not Broadcast.objects.filter(workspace=workspace).exists()
     with pytest.raises(services.ValidationError):
-        services.broadcast_create(member=limited, name="x", audience={"accounts": [two_accounts["two"].pk]})
+        drafts.broadcast_create(member=limited, name="x", audience={"accounts": [two_accounts["two"].pk]})
     with pytest.raises(services.ValidationError):
-        services.broadcast_create(member=limited, name="x", audience={"tags": [1]})
+        drafts.broadcast_create(member=limited, name="x", audience={"tags": [1]})
 
 
 def test_a_limited_teammate_cannot_send_or_change_a_broadcast_reaching_other_accounts(limited, broadcast, two_accounts):
