@@ -11,6 +11,10 @@ from django.utils.translation import gettext_lazy as _
 from taggit.managers import TaggableManager
 from taggit.models import TagBase, TaggedItemBase
 
+# INDEX_NOTE. Every index on the big tables (contacts, tag links, memberships, orders, timeline) is paid for on each
+# row an import or a sync writes, so none is kept twice: a foreign key whose column leads a two-column index gets no
+# single-column index of its own (db_index=False), and a key that is mostly NULL is indexed only where it is set.
+
 
 class Workspace(models.Model):
     """One seller business. Every other row belongs to exactly one workspace."""
@@ -165,7 +169,8 @@ class Contact(models.Model):
         DORMANT = "dormant", _("Dormant")
         LOST = "lost", _("Lost")
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="contacts")
+    # No index of its own on workspace: every contact index below starts with it (see INDEX_NOTE).
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="contacts", db_index=False)
     owner_account = models.ForeignKey(
         WeChatAccount,
         on_delete=models.SET_NULL,
@@ -190,11 +195,11 @@ class Contact(models.Model):
     union_id = models.CharField(_("union ID"), max_length=64, blank=True, default="", db_default="")
     referred_by = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="referrals",
-        verbose_name=_("referred by"),
+        verbose_name=_("referred by"), db_index=False,
     )
     # A duplicate merged into another contact stays, hidden, so that the merge can be undone.
     merged_into = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="merged_duplicates"
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="merged_duplicates", db_index=False
     )
     # Set when the customer asked to receive nothing more (replied 退订, or the seller opted them out): no
     # broadcast or follow-up message reaches them.
@@ -218,6 +223,9 @@ class Contact(models.Model):
             models.Index(fields=["workspace", "wechat_id"], name="contact_ws_wechat_id"),
             models.Index(fields=["workspace", "external_id"], name="contact_ws_external_id"),
             models.Index(fields=["workspace", "union_id"], name="contact_ws_union_id"),
+            # Few contacts were referred or merged: the rest stay out of these indexes (see INDEX_NOTE).
+            models.Index(fields=["referred_by"], condition=models.Q(referred_by__isnull=False), name="contact_referred_by"),
+            models.Index(fields=["merged_into"], condition=models.Q(merged_into__isnull=False), name="contact_merged_into"),
         ]
 
     def __str__(self):
@@ -232,8 +240,9 @@ class Contact(models.Model):
 class ContactTag(TaggedItemBase):
     """The through row of a tag on a contact: a real foreign key, not taggit's generic one."""
 
-    content_object = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="tag_links")
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="contact_links")
+    # Both served by the two-column indexes below, which start with them (see INDEX_NOTE).
+    content_object = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="tag_links", db_index=False)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="contact_links", db_index=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -272,8 +281,9 @@ class CustomerGroup(models.Model):
 
 
 class GroupMembership(models.Model):
-    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="memberships")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="group_memberships")
+    # Both served by the two-column indexes below, which start with them (see INDEX_NOTE).
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="memberships", db_index=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="group_memberships", db_index=False)
     joined_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -290,8 +300,9 @@ class Order(models.Model):
         WECHAT = "wechat", _("WeChat")
         OTHER = "other", _("Other")
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="orders")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="orders")
+    # Both served by the two-column indexes below, which start with them (see INDEX_NOTE).
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="orders", db_index=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="orders", db_index=False)
     amount = models.DecimalField(
         _("amount"), max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0.00"))]
     )
@@ -339,7 +350,8 @@ class TimelineEvent(models.Model):
         MESSAGE_SENT = "message_sent", _("Message sent")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="timeline_events")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="timeline_events")
+    # Served by timeline_contact_time, which starts with it (see INDEX_NOTE).
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="timeline_events", db_index=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     body = models.TextField(blank=True, max_length=5000)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)

@@ -13,6 +13,8 @@ Chinese text of three or more characters is indexed like any other.
 
 from django.db import migrations
 
+from crm.migrations._postgresql import PostgreSQLOnly
+
 SEARCHED = {
     "contact_trgm_nickname": '(("nickname")::text)',
     "contact_trgm_remark": '(("remark_name")::text)',
@@ -24,18 +26,6 @@ SEARCHED = {
     "contact_trgm_wechat_id_upper": 'UPPER(("wechat_id")::text)',
     "contact_trgm_description_upper": 'UPPER("description")',
 }
-
-
-class PostgreSQLOnly(migrations.RunSQL):
-    """RunSQL that does nothing on other databases (SQLite for `make run` and the default test run)."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
 class Migration(migrations.Migration):

@@ -12,17 +12,7 @@ SQLite's planner probes each condition per contact instead and does not use it, 
 
 from django.db import migrations
 
-
-class PostgreSQLOnly(migrations.RunSQL):
-    """RunSQL that does nothing on other databases (as in 0002_contact_search_trigram_indexes)."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
+from crm.migrations._postgresql import PostgreSQLOnly
 
 
 class Migration(migrations.Migration):
