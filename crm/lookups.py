@@ -1,7 +1,8 @@
-"""A case-insensitive "contains" that PostgreSQL's trigram indexes serve (registered in CrmConfig.ready)."""
+"""Lookups the big batches need (registered in CrmConfig.ready): a case-insensitive "contains" that PostgreSQL's
+trigram indexes serve, and "one of these thousands of values" as one array parameter."""
 
-from django.db.models import CharField, TextField
-from django.db.models.lookups import IContains
+from django.db.models import CharField, Field, ForeignObject, Lookup, TextField
+from django.db.models.lookups import IContains, In
 
 
 class TrigramIContains(IContains):
@@ -23,6 +24,27 @@ class TrigramIContains(IContains):
         return IContains(self.lhs, self.rhs).as_sql(compiler, connection)
 
 
+class AnyOf(Lookup):
+    """`column = ANY(%s)` on PostgreSQL, the values one array parameter; `IN (...)` elsewhere.
+
+    The same rows as `__in`, but a batch's IN list of thousands of values costs more on PostgreSQL to build and send
+    (a placeholder and a parameter each, the query parsed by the driver) than to run. SQLite takes 32,766
+    parameters a query since 3.32, well above a batch.
+    """
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_postgresql(self, compiler, connection):
+        column, params = self.process_lhs(compiler, connection)
+        return f"{column} = ANY(%s)", (*params, list(self.rhs))
+
+    def as_sql(self, compiler, connection):
+        return In(self.lhs, list(self.rhs)).as_sql(compiler, connection)
+
+
 def register() -> None:
     CharField.register_lookup(TrigramIContains)
     TextField.register_lookup(TrigramIContains)
+    Field.register_lookup(AnyOf)
+    ForeignObject.register_lookup(AnyOf)  # related fields look up their own registry

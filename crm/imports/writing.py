@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import F, Lookup, Model, Q, QuerySet
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -228,25 +228,10 @@ class _Importer:
 _MATCH_KEYS = ("external_id", "wechat_id", "phone")
 
 
-class _AnyOf(Lookup):
-    """`column = ANY(%s)`, the values one array parameter. What IN (...) means, but a batch's IN list of thousands
-    of values cost more on PostgreSQL to build and send (a placeholder and a parameter each, the query parsed by
-    the driver) than to run."""
-
-    lookup_name = "any_of"
-    prepare_rhs = False
-
-    def as_sql(self, compiler, connection):
-        column, params = self.process_lhs(compiler, connection)
-        return f"{column} = ANY(%s)", (*params, list(self.rhs))
-
-
 def _lookup(rows: QuerySet, key: str, values) -> QuerySet:
     """Rows whose `key` is one of `values`: one key per query and no ORDER BY, so the (workspace, key) index serves
-    it (an OR of several keys, or the model's default order, makes SQLite scan the whole workspace per batch).
-    SQLite since 3.32 takes 32,766 parameters a query, well above a batch's values."""
-    values = list(values)
-    return rows.filter(_AnyOf(F(key), values) if _postgresql() else Q(**{f"{key}__in": values})).order_by()
+    it (an OR of several keys, or the model's default order, makes SQLite scan the whole workspace per batch)."""
+    return rows.filter(**{f"{key}__any_of": list(values)}).order_by()
 
 
 _CONTACT_TEXT = ("nickname", "remark_name", "wechat_id", "region", "description", "external_id", "union_id")
