@@ -49,7 +49,7 @@ def enrol(*, sequence: Sequence, contact_ids: list[int], at: datetime | None = N
         return 0
     now = at or timezone.now()
     eligible = Contact.objects.filter(
-        pk__in=contact_ids, workspace_id=sequence.workspace_id, merged_into__isnull=True, opted_out_at__isnull=True
+        pk__any_of=contact_ids, workspace_id=sequence.workspace_id, merged_into__isnull=True, opted_out_at__isnull=True
     ).exclude(Exists(Enrolment.objects.filter(sequence=sequence, contact=OuterRef("pk"), status=Enrolment.Status.ACTIVE)))
     created = Enrolment.objects.bulk_create(
         [

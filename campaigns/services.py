@@ -393,7 +393,7 @@ def _record(results: list[wechat.Result], *, claim: str) -> None:
     for result in results:
         by_outcome[(result.outcome, result.error[:500])].append(result.ref)
     for (outcome, error), refs in by_outcome.items():
-        held = Delivery.objects.filter(pk__in=_ids(refs), claim=claim, status=Delivery.Status.CLAIMED)
+        held = Delivery.objects.filter(pk__any_of=_ids(refs), claim=claim, status=Delivery.Status.CLAIMED)
         if outcome == wechat.Outcome.SENT:
             held.update(status=Delivery.Status.SENT, finished_at=now)
         elif outcome == wechat.Outcome.PENDING:
@@ -404,7 +404,7 @@ def _record(results: list[wechat.Result], *, claim: str) -> None:
 
 def _record_skipped(delivery_ids: list[int], claim: str, reason: str) -> None:
     if delivery_ids:
-        Delivery.objects.filter(pk__in=delivery_ids, claim=claim).update(
+        Delivery.objects.filter(pk__any_of=delivery_ids, claim=claim).update(
             status=Delivery.Status.SKIPPED, skip_reason=reason, finished_at=timezone.now()
         )
 
@@ -414,8 +414,8 @@ def _release(messages: list[wechat.Message], claim: str, attempts: dict[int, int
     ids = _ids(m.ref for m in messages)
     exhausted = [pk for pk in ids if attempts.get(pk, 0) >= MAX_ATTEMPTS]
     held = Delivery.objects.filter(claim=claim, status=Delivery.Status.CLAIMED)
-    held.filter(pk__in=exhausted).update(status=Delivery.Status.FAILED, error=str(error)[:500], finished_at=timezone.now())
-    held.filter(pk__in=ids).exclude(pk__in=exhausted).update(status=Delivery.Status.QUEUED, claim="", error=str(error)[:500])
+    held.filter(pk__any_of=exhausted).update(status=Delivery.Status.FAILED, error=str(error)[:500], finished_at=timezone.now())
+    held.filter(pk__any_of=ids).exclude(pk__any_of=exhausted).update(status=Delivery.Status.QUEUED, claim="", error=str(error)[:500])
 
 
 def deliveries_report(results: list[wechat.Result]) -> None:
@@ -429,7 +429,7 @@ def deliveries_report(results: list[wechat.Result]) -> None:
     ):
         ids = _ids(r.ref for r in results if r.outcome == outcome)
         if ids:
-            Delivery.objects.filter(pk__in=ids, status=Delivery.Status.PENDING).update(
+            Delivery.objects.filter(pk__any_of=ids, status=Delivery.Status.PENDING).update(
                 status=status, skip_reason=reason, finished_at=now
             )
 

@@ -454,7 +454,8 @@ class OutboxMessage(models.Model):
     twice is written once.
     """
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    # Served by outbox_message_unique_ref, which starts with it (see INDEX_NOTE).
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     account = models.ForeignKey(WeChatAccount, on_delete=models.CASCADE, related_name="+")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
     ref = models.CharField(max_length=64)

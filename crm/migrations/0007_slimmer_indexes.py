@@ -98,4 +98,11 @@ class Migration(migrations.Migration):
             model_name="order",
             index=models.Index(fields=["workspace", "-placed_at"], include=["contact"], name="order_ws_placed"),
         ),
+        migrations.AlterField(
+            model_name="outboxmessage",
+            name="workspace",
+            field=models.ForeignKey(
+                db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="crm.workspace"
+            ),
+        ),
     ]
