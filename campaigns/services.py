@@ -230,7 +230,7 @@ def _insert_deliveries(broadcast: Broadcast, now: datetime) -> None:
                                    Delivery.Status.SKIPPED.value, at, at))
         if postgresql and cursor.rowcount >= ANALYZE_AFTER_INSERTING:
             # Fresh statistics before the chunks run. Without them the planner takes the new broadcast for an
-            # empty one and reads each chunk through the broadcast_id index, filtering all the broadcast's rows:
+            # empty one and reads each chunk by its broadcast alone, filtering all the broadcast's rows:
             # 50 chunks × 100,000 index entries for 100,000 recipients, 500 × 1,000,000 for a million.
             # (Autovacuum analyzes a table once a tenth of it changed: for a big table, maybe never in time.)
             # ANALYZE reads a sample of 30,000 rows, and until the commit it only waits for, or holds up, another
