@@ -20,6 +20,7 @@ from campaigns.models import Broadcast, BroadcastImage, Delivery, MessagingSetti
 from campaigns.services import audience_rule, broadcast_send
 from campaigns.texts import PLACEHOLDER, personalise, placeholders_in
 from crm import segments, selectors
+from crm.content_check import ContentWarning, content_warnings, default_ad_words_text, words_from_text
 from crm.models import Contact, Member, Workspace
 
 MAX_IMAGES = 9
@@ -81,7 +82,7 @@ def broadcast_within_reach(*, member: Member, broadcast: Broadcast) -> bool:
     )
 
 
-def _link_clean(link: dict | None) -> dict | None:
+def link_card_clean(link: dict | None) -> dict | None:
     """A link card {"title", "description", "url"} (http or https only), or None when every part is empty."""
     if not link:
         return None
@@ -114,7 +115,7 @@ def _fields_clean(*, member: Member, name: str, text: str, link: dict | None, au
         if scheduled_at <= timezone.now():
             raise ValidationError(_("The time to send has passed: choose a time in the future."))
     return {
-        "name": name, "text": text, "link": _link_clean(link),
+        "name": name, "text": text, "link": link_card_clean(link),
         "audience": broadcast_audience_clean(member=member, audience=audience), "scheduled_at": scheduled_at,
     }
 
@@ -239,19 +240,27 @@ def broadcast_send_planned(*, broadcast: Broadcast, member: Member) -> Broadcast
 
 
 def messaging_settings_update(
-    *, workspace: Workspace, quiet_start: time, quiet_end: time, daily_cap: int, monthly_cap: int | None
+    *, workspace: Workspace, quiet_start: time, quiet_end: time, daily_cap: int, monthly_cap: int | None,
+    ad_words: str | None = None,
 ) -> MessagingSettings:
-    """The workspace's quiet hours and frequency caps (the owner's page)."""
+    """The workspace's quiet hours, frequency caps and content-check words (the owner's page)."""
     if daily_cap < 1:
         raise ValidationError(_("Allow at least one broadcast per customer per day."))
     if monthly_cap is not None and monthly_cap < 1:
         raise ValidationError(_("Allow at least one broadcast per customer per month, or leave it empty."))
-    rules, _created = MessagingSettings.objects.update_or_create(
-        workspace=workspace,
-        defaults={"quiet_start": quiet_start, "quiet_end": quiet_end, "daily_cap": daily_cap,
-                  "monthly_cap": monthly_cap},
-    )
+    defaults = {"quiet_start": quiet_start, "quiet_end": quiet_end, "daily_cap": daily_cap, "monthly_cap": monthly_cap}
+    if ad_words is not None:
+        defaults["ad_words"] = "\n".join(words_from_text(ad_words))
+    rules, _created = MessagingSettings.objects.update_or_create(workspace=workspace, defaults=defaults)
     return rules
+
+
+def workspace_content_warnings(*, workspace: Workspace, text: str) -> list[ContentWarning]:
+    """The content check of a broadcast's or moments post's text against the workspace's words (the defaults
+    until its messaging settings are saved)."""
+    stored = MessagingSettings.objects.filter(workspace=workspace).values_list("ad_words", flat=True).first()
+    words = words_from_text(default_ad_words_text() if stored is None else stored)
+    return content_warnings(text, words=words)
 
 
 # Reads for the pages.

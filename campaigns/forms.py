@@ -204,8 +204,9 @@ class TextPreviewForm(BroadcastForm):
 class MessagingSettingsForm(forms.ModelForm):
     class Meta:
         model = MessagingSettings
-        fields = ["quiet_start", "quiet_end", "daily_cap", "monthly_cap"]
+        fields = ["quiet_start", "quiet_end", "daily_cap", "monthly_cap", "ad_words"]
         widgets = {
+            "ad_words": forms.Textarea(attrs={"rows": 6}),
             "quiet_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             "quiet_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         }
@@ -214,6 +215,9 @@ class MessagingSettingsForm(forms.ModelForm):
                              "then waits until the quiet hours end. The same time twice means no quiet hours."),
             "daily_cap": _("A customer who already received this many broadcasts today is skipped."),
             "monthly_cap": _("Leave it empty for as many as the month has days, WeCom's own rule."),
+            "ad_words": _("One word or phrase a line. Broadcasts and moments posts that use one get a warning (they "
+                          "are still sent): China's advertising law forbids absolute claims such as 最, 第一 or 国家级 "
+                          "in marketing copy."),
         }
 
     def __init__(self, *args, **kwargs):

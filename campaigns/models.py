@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.content_check import default_ad_words_text
 from crm.models import Contact, WeChatAccount, Workspace
 
 
@@ -20,6 +21,8 @@ class MessagingSettings(models.Model):
     daily_cap = models.PositiveSmallIntegerField(_("broadcasts per customer per day"), default=1)
     # None: as many as the month has days, WeCom's own rule.
     monthly_cap = models.PositiveSmallIntegerField(_("broadcasts per customer per month"), null=True, blank=True)
+    # The content check's words (crm.content_check), one a line; broadcasts and moments posts warn on each.
+    ad_words = models.TextField(_("words to warn about"), blank=True, max_length=5000, default=default_ad_words_text)
 
     class Meta:
         verbose_name = _("messaging settings")
@@ -93,8 +96,10 @@ class Delivery(models.Model):
         BY_STAFF = "by_staff", _("Skipped by staff")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="deliveries")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="deliveries")
+    # No single-column indexes on these two: delivery_once_per_contact / delivery_progress and
+    # delivery_contact_recent start with them. Each status change rewrites every index of the row.
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     account = models.ForeignKey(WeChatAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     skip_reason = models.CharField(max_length=20, choices=SkipReason.choices, blank=True)

@@ -141,6 +141,7 @@ def _render_form(request, form, *, broadcast):
         "form": form,
         "broadcast": broadcast,
         "sample": drafts.broadcast_text_sample(member=request.member, text=text, audience=audience),
+        "content_warnings": drafts.workspace_content_warnings(workspace=request.workspace, text=text),
         "images": form.existing_images,
         "max_images": drafts.MAX_IMAGES,
     }
@@ -153,7 +154,8 @@ def broadcast_text_preview(request):
     """The composer's live preview: the message as the first customer of the audience would read it."""
     text, audience = TextPreviewForm(request.POST, member=request.member).sample_input()
     sample = drafts.broadcast_text_sample(member=request.member, text=text, audience=audience)
-    return render(request, "campaigns/broadcasts/_text_preview.html", {"sample": sample})
+    warnings = drafts.workspace_content_warnings(workspace=request.workspace, text=text)
+    return render(request, "campaigns/broadcasts/_text_preview.html", {"sample": sample, "content_warnings": warnings})
 
 
 @member_required

@@ -8,6 +8,9 @@ from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+# The brands of an ISO media file ("....ftypheic") that iPhones and many Android phones write photos as. Pillow
+# cannot read them without a plugin, so they get their own explanation instead of "not an image".
+HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif"}
 MAX_PIXELS = 40_000_000
 AVATAR_SIZE = 256
 
@@ -54,4 +57,16 @@ def open_verified(upload) -> Image.Image:
             _("The image has far too many pixels to open safely; the limit is 40 megapixels.")
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        if _is_heif(upload):
+            raise ValidationError(
+                _("This is a HEIC photo, the format iPhones save in, which Siyu cannot read: export it as JPEG "
+                  "(on the iPhone, share it to Files or email it as “Most Compatible”) and upload it again.")
+            ) from None
         raise not_an_image from None
+
+
+def _is_heif(upload) -> bool:
+    upload.seek(0)
+    head = upload.read(12)
+    upload.seek(0)
+    return head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS

@@ -349,6 +349,9 @@ class TimelineEvent(models.Model):
         OPTED_OUT = "opted_out", _("Opted out")
         OPTED_IN = "opted_in", _("Opted in again")
         MESSAGE_SENT = "message_sent", _("Message sent")
+        # Filled in by the moments app (by hand from a post's page, or by the WeCom channel).
+        MOMENT_LIKED = "moment_liked", _("Liked a moments post")
+        MOMENT_COMMENTED = "moment_commented", _("Commented on a moments post")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="timeline_events")
     # Served by timeline_contact_time, which starts with it (see INDEX_NOTE).

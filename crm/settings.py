@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "axes",
     "crm",
     "campaigns",
+    "moments",
 ]
 
 MIDDLEWARE = [
@@ -233,6 +234,8 @@ CELERY_BEAT_SCHEDULE = {
     "broadcasts-tick": {"task": "campaigns.tasks.broadcasts_tick", "schedule": 10.0},
     # Due follow-up steps run (campaigns.sequences.sequences_tick).
     "sequences-tick": {"task": "campaigns.tasks.sequences_tick", "schedule": 30.0},
+    # Due moments posts are published, once per account (moments.publishing.moments_tick).
+    "moments-tick": {"task": "moments.tasks.moments_tick", "schedule": 30.0},
     # Export files older than a week are deleted (their jobs say they expired); lost running exports fail.
     "export-jobs-expire": {"task": "crm.tasks.export_jobs_expire", "schedule": 3600.0},
 }

@@ -82,6 +82,7 @@ app_patterns = [
 urlpatterns = [
     path("", include((app_patterns, "crm"))),
     path("campaigns/", include("campaigns.urls")),
+    path("moments/", include("moments.urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -33,6 +33,7 @@ FIELD_LABELS = {
     "first_order": gettext_lazy("First order"),
     "order_channel": gettext_lazy("Ordered on channel"),
     "in_segment": gettext_lazy("In segment"),
+    "moment_engagement": gettext_lazy("Moments engagement"),
 }
 FIELDS = tuple(FIELD_LABELS)
 
@@ -52,7 +53,11 @@ PARAMS = {
     "first_order": {"from", "to"},
     "order_channel": {"channels"},
     "in_segment": {"segment"},
+    # "kind": "liked" | "commented" | "either", "within_days": N: liked / commented on a moments post within N days
+    # (the moments app records each as a timeline event).
+    "moment_engagement": {"kind", "within_days"},
 }
+ENGAGEMENT_KINDS = ("liked", "commented", "either")
 
 
 def empty_rule() -> dict:
@@ -81,6 +86,7 @@ def new_condition(field_name: str) -> dict:
         "first_order": {"from": None, "to": None},
         "order_channel": {"channels": []},
         "in_segment": {"segment": None},
+        "moment_engagement": {"kind": "either", "within_days": 30},
     }
     return {"field": field_name, "not": False, **defaults.get(field_name, {})}
 

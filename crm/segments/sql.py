@@ -22,7 +22,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact, GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 
-from crm.models import ContactTag, GroupMembership, Order, Workspace
+from crm.models import ContactTag, GroupMembership, Order, TimelineEvent, Workspace
 from crm.segments.validation import expand_rule
 
 class _Nothing:
@@ -30,6 +30,13 @@ class _Nothing:
 
 
 NOTHING = _Nothing()
+
+# The timeline events behind each kind of moments engagement (served by the timeline_contact_time index).
+_ENGAGEMENT_EVENTS = {
+    "liked": [TimelineEvent.Kind.MOMENT_LIKED],
+    "commented": [TimelineEvent.Kind.MOMENT_COMMENTED],
+    "either": [TimelineEvent.Kind.MOMENT_LIKED, TimelineEvent.Kind.MOMENT_COMMENTED],
+}
 
 
 @dataclass(frozen=True)
@@ -164,6 +171,11 @@ def _condition(node: dict, ctx: _Context):
         return Q(Exists(_orders(channel__in=node["channels"])))
     if name == "in_segment":
         return _compile(node["rule"], ctx)
+    if name == "moment_engagement":
+        return Q(Exists(TimelineEvent.objects.filter(
+            contact=OuterRef("pk"), kind__in=_ENGAGEMENT_EVENTS[node["kind"]],
+            occurred_at__gte=ctx.days_ago(node["within_days"]),
+        )))
     raise ValueError(f"unknown condition {name!r}")  # validate_rule() lets none through
 
 

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from crm.models import Contact, CustomerGroup, Order, Segment, Tag, TagGroup, WeChatAccount, Workspace
 from crm.segments.rules import (
     COMPARISONS,
+    ENGAGEMENT_KINDS,
     MAX_AMOUNT,
     MAX_COUNT,
     MAX_DAYS,
@@ -272,6 +273,12 @@ class _Shape:
             out["channels"] = self.choices(node.get("channels"), path=path, allowed=Order.Channel.values)
         elif name == "in_segment":
             out["segment"] = self.one_id(node.get("segment"), path=path, refs=refs.segments)
+        elif name == "moment_engagement":
+            kind = node.get("kind", "either")
+            if kind not in ENGAGEMENT_KINDS:
+                self.fail(_("Engagement is “liked”, “commented” or “either”, not “%(kind)s”."), path=path,
+                          code="kind", kind=kind)
+            out.update(kind=kind, within_days=self.days(node.get("within_days"), path=path))
         return out
 
 

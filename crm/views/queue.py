@@ -1,6 +1,7 @@
 """The send-today queue (今日待发): personal WeChat has no API, so every message of the manual channel is a card
 that a staff member copies, sends from the account's phone and marks sent (or skips). One account at a time, the
-overdue cards first; a member limited to some accounts sees only theirs."""
+overdue cards first; a member limited to some accounts sees only theirs. Other apps add their own cards above the
+messages (crm.queue_sections: the moments posts to publish by hand)."""
 
 import io
 import logging
@@ -18,7 +19,7 @@ from django.utils.http import content_disposition_header, urlencode
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
-from crm import selectors, services
+from crm import queue_sections, selectors, services
 from crm.models import ManualSend, WeChatAccount
 from crm.views.access import member_required
 from crm.views.contacts import CountedPaginator
@@ -35,6 +36,19 @@ def _card_or_404(request, pk) -> ManualSend:
     if card is None:
         raise Http404
     return card
+
+
+def _counts(member, today) -> tuple[dict[int, selectors.SendTodayCount], dict[int, selectors.SendTodayCount]]:
+    """The messages waiting per account, and everything waiting per account (the messages and the other apps'
+    cards, crm.queue_sections)."""
+    messages_ = selectors.send_today_counts(member=member, today=today)
+    everything = dict(messages_)
+    for account_id, extra in queue_sections.extra_counts(member=member, today=today).items():
+        known = everything.get(account_id, selectors.SendTodayCount(pending=0, overdue=0))
+        everything[account_id] = selectors.SendTodayCount(
+            pending=known.pending + extra.pending, overdue=known.overdue + extra.overdue
+        )
+    return messages_, everything
 
 
 def _tabs(member, counts: dict[int, selectors.SendTodayCount]) -> list[WeChatAccount]:
@@ -94,7 +108,7 @@ def _queue_url(account_id=None, page=None) -> str:
 def send_today(request):
     member = request.member
     today = selectors.workspace_today(workspace=request.workspace)
-    counts = selectors.send_today_counts(member=member, today=today)
+    message_counts, counts = _counts(member, today)
     tabs = _tabs(member, counts)
     current = _chosen(tabs, request.GET.get("account"))
     context = {
@@ -105,16 +119,22 @@ def send_today(request):
     }
     if current:
         cards = selectors.send_today_cards(member=member, account_id=current.pk, today=today)
-        page = CountedPaginator(cards, PAGE_SIZE, count=current.pending).get_page(request.GET.get("page"))
+        waiting = message_counts.get(current.pk)
+        page = CountedPaginator(cards, PAGE_SIZE, count=waiting.pending if waiting else 0).get_page(
+            request.GET.get("page")
+        )
         context["page"] = page
         context["cards"] = [_dress(card, today) for card in page.object_list]
+        context["sections"] = queue_sections.sections_for(member=member, account=current, today=today)
     return render(request, "crm/queue/page.html", context)
 
 
 @member_required
 def send_today_count(request):
     """The navigation's badge: how many cards the member could work now (loaded after the page, by htmx)."""
-    total = selectors.send_today_total(member=request.member)
+    today = selectors.workspace_today(workspace=request.workspace)
+    extra = queue_sections.extra_counts(member=request.member, today=today)
+    total = selectors.send_today_total(member=request.member, today=today) + sum(c.pending for c in extra.values())
     return render(request, "crm/queue/_nav_count.html", {"send_today_total": total})
 
 
@@ -131,7 +151,7 @@ def send_today_mark(request, pk):
     if request.htmx:
         member = request.member
         today = selectors.workspace_today(workspace=request.workspace)
-        counts = selectors.send_today_counts(member=member, today=today)
+        _messages, counts = _counts(member, today)
         context = {
             "card": card,
             "changed": changed,

@@ -236,6 +236,8 @@ def _merge(node, path, data):
         merged["channels"] = many("channels", ids=False)
     elif field == "in_segment":
         merged["segment"] = _as_id(one("segment"))
+    elif field == "moment_engagement":
+        merged.update(kind=one("kind") or "either", within_days=_as_id(one("days")))
     else:
         return node  # an unknown field stays as it was, and the builder says why
     return merged
@@ -368,4 +370,6 @@ def _view_node(node, path: str, errors: dict, choices: _Choices) -> dict:
         view["options"] = _options(Order.Channel.choices, get("channels") or [])
     if field == "in_segment":
         view["options"] = _options(choices.segments, get("segment"))
+    if field == "moment_engagement":
+        view.update(engagement=get("kind"), mode="within_days", days=get("within_days"))
     return view
