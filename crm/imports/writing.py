@@ -339,11 +339,21 @@ class _ContactImporter(_Importer):
         now = timezone.now()
         self._create(plan.new, now)
         self._update(plan.changed, now)
-        self._add_tags(plan.tags, {target.pk for target in plan.new}, now)
+        fresh = {target.pk for target in plan.new}
+        self._add_tags(plan.tags, fresh, now)
         _timeline(
             self.workspace.pk, TimelineEvent.Kind.IMPORTED,
-            [(target.pk, f"{self.spec.file_name} #{line}") for target, line in plan.imported], self.spec.actor, now,
+            [(target.pk, self._imported_note(target, line, fresh)) for target, line in plan.imported],
+            self.spec.actor, now,
         )
+
+    def _imported_note(self, target: _Target, line: int, fresh: set[int]) -> str:
+        """The "imported" event's text: the file and line, and for a contact the import created, its tags (one
+        event instead of a "tag added" event per tag, which for 100,000 new contacts was 250,000 rows)."""
+        note = f"{self.spec.file_name} #{line}"
+        if target.pk in fresh and target.tags:
+            note += " · " + _("tags: %(tags)s") % {"tags": "、".join(sorted(target.tags))}
+        return note
 
     # Matching
 
@@ -487,8 +497,8 @@ class _ContactImporter(_Importer):
                 )
 
     def _add_tags(self, plan: dict[str, list[_Target]], fresh: set[int], now: datetime) -> None:
-        """Link the planned tags as services.contacts_tag does: a "tag added" timeline event for each new link, and
-        the TAG_ADDED event for automation (follow-up sequences) after the commit. A tag of an exclusive group goes
+        """Link the planned tags as services.contacts_tag does: a "tag added" timeline event for each new link of a
+        contact the book had, and the TAG_ADDED event for automation (follow-up sequences) after the commit. A tag of an exclusive group goes
         through that service itself, which takes the group's other tags off."""
         if not plan:
             return
@@ -501,8 +511,11 @@ class _ContactImporter(_Importer):
                 services.contacts_tag(workspace=self.workspace, contact_ids=ids, add=[tag], actor=self.spec.actor)
                 continue
             for contact_id in ids:  # contacts the batch created (fresh) no one else can have linked meanwhile
-                (links if contact_id in fresh else guarded).append((contact_id, tag.pk, now))
-                added.append((contact_id, tag.name))
+                if contact_id in fresh:
+                    links.append((contact_id, tag.pk, now))  # named in its "imported" event (_imported_note)
+                else:
+                    guarded.append((contact_id, tag.pk, now))
+                    added.append((contact_id, tag.name))
             events.emit(events.TAG_ADDED, workspace_id=self.workspace.pk, contact_ids=ids, tag_id=tag.pk)
         columns = ("content_object_id", "tag_id", "created_at")
         _insert(ContactTag, columns, links)
