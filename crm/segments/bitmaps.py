@@ -13,13 +13,14 @@ that "A AND NOT D" is A minus D without loading the whole workspace; only a rule
 ("NOT D" alone) loads the workspace's live contacts.
 """
 
+import json
 import sys
 from array import array
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from pyroaring import FrozenBitMap
 
@@ -66,19 +67,21 @@ def _any_of(sets: list[_Set]) -> _Set:
 def _ids(queryset: QuerySet, column: str) -> FrozenBitMap:
     """The values of an integer column as a bitmap of 32-bit ids (4,294,967,295 contacts per database at most).
 
-    PostgreSQL packs them into one bytea of 4-byte integers: ~3 times quicker to fetch and decode than one row per
-    id, and 1.5 times quicker than an int[] (120 ms for 760,000 ids). An id past 32 bits fails loudly there
-    ("integer out of range") rather than being counted wrong."""
-    values = queryset.order_by().values_list(column)
-    if connections[queryset.db].vendor != "postgresql":
-        return FrozenBitMap(value for (value,) in values.iterator(chunk_size=10_000))
-    sql, params = values.query.sql_with_params()
-    with connections[queryset.db].cursor() as cursor:
-        cursor.execute(f"SELECT string_agg(int4send(ids.id::int4), ''::bytea) FROM ({sql}) AS ids(id)", params)
-        packed = array("I", cursor.fetchone()[0] or b"")
-    if sys.byteorder == "little":
-        packed.byteswap()  # int4send is big-endian
-    return FrozenBitMap(packed)
+    The database packs them into one value rather than a row each, which Django would turn into a tuple each: on
+    PostgreSQL a bytea of 4-byte integers (~3 times quicker than rows, 1.5 times quicker than an int[]: 120 ms for
+    760,000 ids; an id past 32 bits fails loudly, "integer out of range", rather than being counted wrong); on
+    SQLite a JSON array, which json.loads reads in C."""
+    connection = connections[queryset.db]
+    sql, params = queryset.order_by().values(v=F(column)).query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"SELECT string_agg(int4send(ids.v::int4), ''::bytea) FROM ({sql}) AS ids", params)
+            packed = array("I", cursor.fetchone()[0] or b"")
+            if sys.byteorder == "little":
+                packed.byteswap()  # int4send is big-endian
+            return FrozenBitMap(packed)
+        cursor.execute(f"SELECT json_group_array(ids.v) FROM ({sql}) AS ids", params)
+        return FrozenBitMap(json.loads(cursor.fetchone()[0]))
 
 
 @dataclass
