@@ -95,12 +95,16 @@ class Delivery(models.Model):
         CANCELLED = "cancelled", _("Broadcast cancelled")
         BY_STAFF = "by_staff", _("Skipped by staff")
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    # No single-column indexes on these two: delivery_once_per_contact / delivery_progress and
-    # delivery_contact_recent start with them. Each status change rewrites every index of the row.
+    # Deliveries are the busiest table there is (a row per recipient of every broadcast, rewritten as it is claimed
+    # and sent), and each status change rewrites every index of the row; so no foreign key here has an index of its
+    # own. broadcast and contact lead the indexes below; workspace and account are never searched by, and deleting
+    # a workspace or a WeChat account (rare, and done by the owner) reads the table instead.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
-    account = models.ForeignKey(WeChatAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    account = models.ForeignKey(
+        WeChatAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     skip_reason = models.CharField(max_length=20, choices=SkipReason.choices, blank=True)
     error = models.CharField(max_length=500, blank=True)

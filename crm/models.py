@@ -457,10 +457,11 @@ class OutboxMessage(models.Model):
     twice is written once.
     """
 
-    # Served by outbox_message_unique_ref, which starts with it (see INDEX_NOTE).
+    # A development channel's log, written a row per message: no index but the unique ref's, which starts with the
+    # workspace (see INDEX_NOTE). Deleting an account or a contact reads the table instead.
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
-    account = models.ForeignKey(WeChatAccount, on_delete=models.CASCADE, related_name="+")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(WeChatAccount, on_delete=models.CASCADE, related_name="+", db_index=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+", db_index=False)
     ref = models.CharField(max_length=64)
     text = models.TextField(blank=True)
     images = models.JSONField(default=list, blank=True)

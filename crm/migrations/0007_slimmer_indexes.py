@@ -105,4 +105,18 @@ class Migration(migrations.Migration):
                 db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="crm.workspace"
             ),
         ),
+        migrations.AlterField(
+            model_name="outboxmessage",
+            name="account",
+            field=models.ForeignKey(
+                db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="crm.wechataccount"
+            ),
+        ),
+        migrations.AlterField(
+            model_name="outboxmessage",
+            name="contact",
+            field=models.ForeignKey(
+                db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="crm.contact"
+            ),
+        ),
     ]
