@@ -35,7 +35,9 @@ from campaigns.texts import personalise
 from crm import segments, wechat
 from crm.models import Contact, WeChatAccount, Workspace
 
-CHUNK_SIZE = 2000
+# Deliveries per chunk task. Each chunk costs a few commits (a WAL flush each, ~6 ms here) and a task's round
+# trip whatever its size; 5,000 keep that under 5 % of the send while a chunk still takes well under a second.
+CHUNK_SIZE = 5000
 # A sending broadcast none of whose chunks moved for this long gets its remaining chunks queued again.
 REDISPATCH_AFTER = timedelta(minutes=5)
 HEARTBEAT_EVERY = timedelta(seconds=30)  # how often a chunk moves dispatched_at forward
