@@ -367,6 +367,9 @@ def _send_claimed(broadcast: Broadcast, claim: str, chunk: QuerySet[Delivery]) -
     accounts = WeChatAccount.objects.in_bulk(by_account.keys())
     handed_over, unavailable = 0, None
     for account_id, messages in by_account.items():
+        if account_id not in accounts:  # deleted since the start (Delivery.account has no database constraint)
+            _record_skipped(_ids(m.ref for m in messages), claim, Delivery.SkipReason.NO_ACCOUNT)
+            continue
         try:
             handed_over += _send_through(accounts[account_id], messages, claim)
         except wechat.ChannelUnavailable as error:

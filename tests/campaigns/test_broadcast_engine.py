@@ -249,6 +249,18 @@ def test_pause_stops_at_the_next_chunk_and_resume_sends_only_the_rest(monkeypatc
     assert broadcast.status == Broadcast.Status.FINISHED
 
 
+def test_deliveries_of_an_account_deleted_after_the_start_are_skipped_not_stuck(workspace, broadcast, buyers, held_chunks):
+    services.broadcast_send(broadcast=broadcast)
+    services.broadcast_dispatch(broadcast_id=broadcast.pk)
+    (chunk,) = set(held_chunks)
+    WeChatAccount.objects.filter(workspace=workspace).delete()  # the admin's delete: Django nulls Delivery.account
+    assert tasks.deliveries_send_chunk(*chunk) == 0
+    assert OutboxMessage.objects.count() == 0
+    assert services.broadcast_progress(broadcast=broadcast)["skipped"] == {"no_account": 5}
+    broadcast.refresh_from_db()
+    assert broadcast.status == Broadcast.Status.FINISHED
+
+
 def test_a_worker_lost_after_handing_over_is_recovered_without_sending_twice(monkeypatch, workspace, broadcast, buyers, held_chunks):
     services.broadcast_send(broadcast=broadcast)
     services.broadcast_dispatch(broadcast_id=broadcast.pk)
