@@ -458,10 +458,16 @@ class OutboxMessage(models.Model):
     """
 
     # A development channel's log, written a row per message: no index but the unique ref's, which starts with the
-    # workspace (see INDEX_NOTE). Deleting an account or a contact reads the table instead.
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
-    account = models.ForeignKey(WeChatAccount, on_delete=models.CASCADE, related_name="+", db_index=False)
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # workspace (see INDEX_NOTE), and no database constraints, which PostgreSQL would check row by row at each
+    # commit (a log of what was sent, not a relation the app reads through). Django's deletes still cascade here;
+    # deleting an account or a contact reads the table.
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    account = models.ForeignKey(
+        WeChatAccount, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     ref = models.CharField(max_length=64)
     text = models.TextField(blank=True)
     images = models.JSONField(default=list, blank=True)

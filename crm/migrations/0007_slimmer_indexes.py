@@ -6,6 +6,7 @@
   trigrams, so the plain-column indexes serve a case-insensitive ILIKE as well, which the search now uses
   (crm.lookups.TrigramIContains). Five trigram indexes stay instead of nine.
 - order_ws_placed carries the contact id, so that "who ordered since" is read from the index alone.
+- The outbox (a development channel's log) keeps no foreign-key indexes or constraints (see OutboxMessage).
 """
 
 import django.db.models.deletion
@@ -102,21 +103,24 @@ class Migration(migrations.Migration):
             model_name="outboxmessage",
             name="workspace",
             field=models.ForeignKey(
-                db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="crm.workspace"
+                db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+",
+                to="crm.workspace",
             ),
         ),
         migrations.AlterField(
             model_name="outboxmessage",
             name="account",
             field=models.ForeignKey(
-                db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="crm.wechataccount"
+                db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+",
+                to="crm.wechataccount",
             ),
         ),
         migrations.AlterField(
             model_name="outboxmessage",
             name="contact",
             field=models.ForeignKey(
-                db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="crm.contact"
+                db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+",
+                to="crm.contact",
             ),
         ),
     ]
