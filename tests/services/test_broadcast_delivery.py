@@ -42,6 +42,7 @@ def _assert_each_recipient_once(broadcast: Broadcast, count: int) -> None:
 
 
 def test_two_workers_racing_on_every_chunk_send_each_message_once(transactional_db, monkeypatch):
+    monkeypatch.setattr(services, "CHUNK_SIZE", 2000)
     broadcast = _broadcast_to_many(6000)
     chunks = []
     monkeypatch.setattr(tasks.deliveries_send_chunk, "delay", lambda *args: chunks.append(args))
