@@ -8,7 +8,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from crm import selectors
+from crm import attribution, selectors
 from crm.models import Contact, CustomerGroup, Member, Order, Tag, TagGroup, TimelineEvent, WeChatAccount
 from crm.phones import normalize_phone
 from crm.widgets import FastSelect, FastSelectMultiple
@@ -105,6 +105,21 @@ class ContactForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["owner_account"].queryset = selectors.accounts_visible_to(member=member)
         self.fields["owner_account"].required = not member.sees_all_accounts
+        if self.instance.pk is None and attribution.current():
+            self._add_referral_code(member)
+
+    def _add_referral_code(self, member: Member) -> None:
+        """A new friend who came through a referral poster: the code they mention, or one of the recent scans."""
+        self.referral_suggestions = attribution.current().recent_codes(workspace=member.workspace)
+        self.fields["referral_code"] = forms.CharField(
+            label=_("referral code"), max_length=16, required=False,
+            help_text=_("The code the new friend mentions (or pick a recent scan): the friend who invited them "
+                        "gets the credit."),
+            widget=forms.TextInput(attrs={"list": "referral-codes", "autocomplete": "off"}),
+        )
+
+    def clean_referral_code(self):
+        return "".join(self.cleaned_data.get("referral_code", "").split()).upper()
 
     def clean(self):
         data = super().clean()

@@ -204,6 +204,8 @@ class Contact(models.Model):
     # Set when the customer asked to receive nothing more (replied 退订, or the seller opted them out): no
     # broadcast or follow-up message reaches them.
     opted_out_at = models.DateTimeField(_("opted out at"), null=True, blank=True)
+    # Set when the customer deleted the seller's account (删除好友): referral invites depend on friends who stay.
+    friend_deleted_at = models.DateTimeField(_("deleted us at"), null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -312,6 +314,8 @@ class Order(models.Model):
     external_id = models.CharField(_("order number"), max_length=64, blank=True)
     # What makes a re-imported order the same order: its order number, or a hash of its row when it has none.
     import_key = models.CharField(max_length=64, blank=True, default="", db_default="")
+    # Set when the money went back to the customer: a referral reward earned by this order is clawed back.
+    refunded_at = models.DateTimeField(_("refunded at"), null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -352,6 +356,9 @@ class TimelineEvent(models.Model):
         # Filled in by the moments app (by hand from a post's page, or by the WeCom channel).
         MOMENT_LIKED = "moment_liked", _("Liked a moments post")
         MOMENT_COMMENTED = "moment_commented", _("Commented on a moments post")
+        FRIEND_DELETED = "friend_deleted", _("Deleted us")
+        ORDER_REFUNDED = "order_refunded", _("Order refunded")
+        REFERRED = "referred", _("Referred by a friend")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="timeline_events")
     # Served by timeline_contact_time, which starts with it (see INDEX_NOTE).

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm import events, wechat
+from crm import attribution, events, wechat
 from crm.images import avatar_from_upload
 from crm.models import (
     Contact,
@@ -437,7 +437,11 @@ def tag_group_delete(*, group: TagGroup) -> None:
 
 
 @transaction.atomic
-def contact_create(*, workspace: Workspace, actor, tags: Sequence[Tag] = (), **fields) -> Contact:
+def contact_create(
+    *, workspace: Workspace, actor, tags: Sequence[Tag] = (), referral_code: str = "", **fields
+) -> Contact:
+    """A new contact; with a referral code, the friend who brought them is recorded too (a code that is no good
+    raises ValidationError and adds nobody)."""
     account = fields.get("owner_account")
     if account and account.workspace_id != workspace.pk:
         raise ValidationError(_("That WeChat account belongs to another workspace."))
@@ -445,8 +449,25 @@ def contact_create(*, workspace: Workspace, actor, tags: Sequence[Tag] = (), **f
     events.emit(events.CONTACT_ADDED, workspace_id=workspace.pk, contact_ids=[contact.pk])
     if tags:
         contacts_tag(workspace=workspace, contact_ids=[contact.pk], add=tags, actor=actor)
+    if referral_code and attribution.current():
+        attribution.current().attribute(contact=contact, code=referral_code, actor=actor)
     _after_commit_book_changed(workspace.pk)
     return contact
+
+
+@transaction.atomic
+def contact_friend_deleted(*, contact: Contact, actor) -> bool:
+    """The customer deleted the seller's account (删除好友); False when that was recorded already."""
+    now = timezone.now()
+    if not Contact.objects.filter(pk=contact.pk, friend_deleted_at__isnull=True).update(friend_deleted_at=now):
+        return False
+    contact.friend_deleted_at = now
+    TimelineEvent.objects.create(
+        workspace_id=contact.workspace_id, contact=contact, kind=TimelineEvent.Kind.FRIEND_DELETED, actor=actor
+    )
+    events.emit(events.FRIEND_DELETED, workspace_id=contact.workspace_id, contact_ids=[contact.pk])
+    _after_commit_book_changed(contact.workspace_id)
+    return True
 
 
 @transaction.atomic
@@ -554,6 +575,8 @@ def contact_reply_record(*, contact: Contact, text: str, actor=None) -> Timeline
     )
     if is_opt_out_reply(text):
         contact_opt_out(contact=contact, actor=actor, reason=text)
+    else:
+        events.emit(events.REPLIED, workspace_id=contact.workspace_id, contact_ids=[contact.pk], text=text)
     return event
 
 
@@ -605,6 +628,23 @@ def order_create(
     events.emit(events.ORDER_PLACED, workspace_id=contact.workspace_id, contact_ids=[contact.pk], order_id=order.pk)
     _after_commit_book_changed(contact.workspace_id)
     return order
+
+
+@transaction.atomic
+def order_refund(*, order: Order, actor) -> bool:
+    """The order's money went back to the customer; False when it was refunded already."""
+    now = timezone.now()
+    if not Order.objects.filter(pk=order.pk, refunded_at__isnull=True).update(refunded_at=now):
+        return False
+    order.refunded_at = now
+    TimelineEvent.objects.create(
+        workspace_id=order.workspace_id, contact_id=order.contact_id, kind=TimelineEvent.Kind.ORDER_REFUNDED,
+        body=f"¥{order.amount}", actor=actor,
+    )
+    events.emit(events.ORDER_REFUNDED, workspace_id=order.workspace_id, contact_ids=[order.contact_id],
+                order_id=order.pk)
+    _after_commit_book_changed(order.workspace_id)
+    return True
 
 
 def order_delete(*, order: Order) -> None:

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "crm",
     "campaigns",
     "moments",
+    "referrals",
 ]
 
 MIDDLEWARE = [
@@ -239,6 +240,8 @@ CELERY_BEAT_SCHEDULE = {
     "sequences-tick": {"task": "campaigns.tasks.sequences_tick", "schedule": 30.0},
     # Due moments posts are published, once per account (moments.publishing.moments_tick).
     "moments-tick": {"task": "moments.tasks.moments_tick", "schedule": 30.0},
+    # Referral campaigns start and end, due invites qualify, wanted posters are made (referrals.services).
+    "referrals-tick": {"task": "referrals.tasks.referrals_tick", "schedule": 30.0},
     # Export files older than a week are deleted (their jobs say they expired); lost running exports fail.
     "export-jobs-expire": {"task": "crm.tasks.export_jobs_expire", "schedule": 3600.0},
 }
@@ -254,6 +257,11 @@ CONTACT_COUNT_CACHE_SECONDS = env_int("CONTACT_COUNT_CACHE_SECONDS", 300)
 
 # Exports: a list or segment of more contacts than this is written by Celery (an export job), not in the request.
 EXPORT_INLINE_MAX_ROWS = env_int("EXPORT_INLINE_MAX_ROWS", 20_000)
+
+# The address the referral posters' QR codes point at (the landing page /r/<code> is appended).
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+# A font with Chinese glyphs for the posters; empty: the first of referrals.posters.FONT_CANDIDATES found.
+REFERRAL_POSTER_FONT = env_str("REFERRAL_POSTER_FONT", "")
 
 LOGGING = {
     "version": 1,

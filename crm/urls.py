@@ -28,6 +28,8 @@ app_patterns = [
     path("contacts/<int:pk>/avatar.jpg", contacts.contact_avatar_image, name="contact_avatar_image"),
     path("contacts/<int:pk>/orders/", contacts.order_create, name="order_create"),
     path("contacts/<int:pk>/orders/<int:order_pk>/delete/", contacts.order_delete, name="order_delete"),
+    path("contacts/<int:pk>/orders/<int:order_pk>/refund/", contacts.order_refund, name="order_refund"),
+    path("contacts/<int:pk>/friend-deleted/", contacts.contact_friend_deleted, name="contact_friend_deleted"),
     path("segments/", segment_views.segment_list, name="segment_list"),
     path("segments/new/", segment_views.segment_create, name="segment_create"),
     path("segments/builder/", segment_views.segment_builder, name="segment_builder"),
@@ -83,6 +85,9 @@ urlpatterns = [
     path("", include((app_patterns, "crm"))),
     path("campaigns/", include("campaigns.urls")),
     path("moments/", include("moments.urls")),
+    path("referrals/", include("referrals.urls")),
+    # The public page a referral poster's QR code opens: no sign-in (referrals/landing.py).
+    path("r/", include("referrals.landing_urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -335,6 +335,25 @@ def order_create(request, pk):
 
 @member_required
 @require_POST
+def order_refund(request, pk, order_pk):
+    contact = _visible_contact(request, pk)
+    order = get_object_or_404(Order, contact=contact, pk=order_pk)
+    if services.order_refund(order=order, actor=request.user):
+        messages.success(request, _("Order marked refunded."))
+    return redirect("crm:contact_detail", pk=contact.pk)
+
+
+@member_required
+@require_POST
+def contact_friend_deleted(request, pk):
+    contact = _visible_contact(request, pk)
+    if services.contact_friend_deleted(contact=contact, actor=request.user):
+        messages.success(request, _("Recorded: %(name)s deleted us.") % {"name": contact.display_name})
+    return redirect("crm:contact_detail", pk=contact.pk)
+
+
+@member_required
+@require_POST
 def order_delete(request, pk, order_pk):
     contact = _visible_contact(request, pk)
     order = get_object_or_404(Order, contact=contact, pk=order_pk)

@@ -80,3 +80,5 @@ $BIN/python tests/bench/sequences.py
 DATABASE_URL="postgres://postgres@127.0.0.1:5432/siyu_bench_import" $BIN/python tests/bench/imports.py
 DATABASE_URL="sqlite:///$(pwd)/var/bench/import.sqlite3" $BIN/python tests/bench/imports.py
 REDIS_URL="redis://127.0.0.1:6379/2" $BIN/python tests/bench/broadcasts.py
+# The public referral landing page /r/<code> under 16 connections (its own gunicorn, on the bench database).
+$BIN/python tests/bench/landing.py
