@@ -23,6 +23,7 @@ CONTACT_FIELDS = {
     "description": gettext_lazy("Description"),
     "added_at": gettext_lazy("Added at"),
     "union_id": gettext_lazy("Union ID"),
+    "referral_code": gettext_lazy("Referral code (who brought a new contact)"),
 }
 ORDER_FIELDS = {
     "customer": gettext_lazy("Customer (external ID, WeChat ID or phone)"),
@@ -52,6 +53,7 @@ _SYNONYMS = {
         "description": ["description", "desc", "notes", "note", "描述", "说明", "备注描述"],
         "added_at": ["added_at", "addedat", "添加时间", "添加日期", "加好友时间", "加入时间"],
         "union_id": ["union_id", "unionid"],
+        "referral_code": ["referral_code", "referral", "ref_code", "推荐码", "邀请码", "推荐人码"],
     },
     ImportJob.Kind.ORDERS: {
         "customer": ["customer", "customer_id", "customerid", "客户", "顾客", "买家", "客户id", "买家id", "会员", "手机", "手机号"],

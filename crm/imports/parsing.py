@@ -168,6 +168,7 @@ class _Row:
     values: dict = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     issues: list[tuple[str, str, str]] = field(default_factory=list)  # (column, code, reason)
+    referral: tuple[str, str] | None = None  # (column, code): who brought a contact the row creates
 
 
 def neutralize(cell: str) -> str:

@@ -28,12 +28,12 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm import events, imports, seeding, selectors, services
+from crm import attribution, events, imports, seeding, selectors, services
 from crm.imports.mapping import CONTACT_IDENTITY
 from crm.imports.parsing import (
     _GENDERS,
@@ -226,6 +226,7 @@ class _Importer:
 
 
 _MATCH_KEYS = ("external_id", "wechat_id", "phone")
+_NOT_CONTACT_COLUMNS = ("tags", "referral_code")  # fields a row may map that are written elsewhere
 
 
 def _lookup(rows: QuerySet, key: str, values) -> QuerySet:
@@ -246,13 +247,14 @@ class _Target:
     """A contact a batch's rows land on: one of the book's (`pk` set, `values` its fields as loaded) or one an
     earlier row of the batch creates (`pk` None until written, `values` what it will be written with)."""
 
-    __slots__ = ("pk", "values", "line", "tags", "changed", "imported")
+    __slots__ = ("pk", "values", "line", "tags", "changed", "imported", "referral")
 
     def __init__(self, pk: int | None, values: dict, line: int = 0):
         self.pk, self.values, self.line = pk, values, line  # line: the row that creates it
         self.tags: set[str] = set()  # tag names it holds, or will once the batch is written
         self.changed: set[str] = set()  # fields of a book contact that the batch changes
         self.imported = False  # has its "imported" timeline event planned
+        self.referral: tuple[str, str] | None = None  # (column, code) of the row that creates it
 
     @property
     def display_name(self) -> str:
@@ -319,6 +321,8 @@ class _ContactImporter(_Importer):
                     continue
                 if name not in row.tags:
                     row.tags.append(name)
+        for column, value in self._cells(row, "referral_code"):
+            row.referral = (column, value.strip())
         if not row.issues and not any(values.get(name) for name in CONTACT_IDENTITY):
             row.issues.append(("", "no_identity", _("no nickname, remark name, WeChat ID, phone or external ID.")))
         return row
@@ -346,6 +350,26 @@ class _ContactImporter(_Importer):
             [(target.pk, self._imported_note(target, line, fresh)) for target, line in plan.imported],
             self.spec.actor, now,
         )
+        self._attribute(plan.new, result)
+
+    def _attribute(self, targets: list[_Target], result: ImportResult) -> None:
+        """Who brought each new contact whose row gives a referral code, as the contact form records it
+        (crm.attribution: the referrals app). Each in a savepoint: a code that is no good leaves the contact
+        imported and the line reported."""
+        wanted = [target for target in targets if target.referral]
+        if not wanted:
+            return
+        registered = attribution.current()
+        contacts = Contact.objects.in_bulk([target.pk for target in wanted])
+        for target in wanted:
+            column, code = target.referral
+            try:
+                if registered is None:
+                    raise ValidationError(_("referral codes cannot be recorded here."))
+                with transaction.atomic():
+                    registered.attribute(contact=contacts[target.pk], code=code, actor=self.spec.actor)
+            except ValidationError as error:
+                result.note(target.line, "created", column, "bad_referral", " ".join(error.messages))
 
     def _imported_note(self, target: _Target, line: int, fresh: set[int]) -> str:
         """The "imported" event's text: the file and line, and for a contact the import created, its tags (one
@@ -363,7 +387,7 @@ class _ContactImporter(_Importer):
         whole batch, reading only the columns the import compares or shows, as tuples."""
         index: dict[tuple[str, str], _Target] = {}
         by_pk: dict[int, _Target] = {}
-        mapped = (name for name in self.fields if name != "tags")
+        mapped = (name for name in self.fields if name not in _NOT_CONTACT_COLUMNS)
         columns = list(dict.fromkeys(["id", *_MATCH_KEYS, "nickname", "remark_name", *mapped]))
         for position, key in enumerate(_MATCH_KEYS):
             earlier = _MATCH_KEYS[:position]
@@ -417,6 +441,7 @@ class _ContactImporter(_Importer):
             return
         if target is None:
             target = _Target(None, {"source": Contact.Source.IMPORT, **row.values}, row.line)
+            target.referral = row.referral
             plan.new.append(target)
             self._index(index, row, target)
             plan.add_tags(target, row.tags)

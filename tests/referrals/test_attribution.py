@@ -70,3 +70,17 @@ def test_a_contact_is_brought_once_per_campaign(participant):
 def test_the_edit_form_has_no_referral_code(owner_client, participant):
     html = owner_client.get(reverse("crm:contact_edit", args=[participant.contact_id]), **ENGLISH).content.decode()
     assert "referral_code" not in html
+
+
+def test_an_imported_contact_with_a_referral_code_is_attributed_and_a_bad_code_is_reported(workspace, participant):
+    from tests.crm.test_imports import csv_bytes, run
+
+    data = csv_bytes([["微信号", "昵称", "推荐码"], ["wx_new_1", "阿新", participant.code], ["wx_new_2", "阿旧", "ZZZZZZZZ"]])
+    result = run(workspace, "contacts", data)
+    assert result.created == 2
+    brought = Contact.objects.get(wechat_id="wx_new_1")
+    assert brought.referred_by == participant.contact
+    assert Invite.objects.get(invitee=brought).participant == participant
+    unknown = Contact.objects.get(wechat_id="wx_new_2")  # imported all the same, its line reported
+    assert unknown.referred_by is None
+    assert [(entry.line, entry.code) for entry in result.report] == [(3, "bad_referral")]
