@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "campaigns",
     "moments",
     "referrals",
+    "wecom",
 ]
 
 MIDDLEWARE = [

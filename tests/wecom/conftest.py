@@ -1,0 +1,33 @@
+import pytest
+
+from tests.wecom.fake_server import FakeWeCom
+from wecom import services
+
+CORP_ID = "ww5823bf96d3bd56c7"
+SECRET = "app-secret-Kq8ZtR2mWx"
+CALLBACK_TOKEN = "QDG6eK"
+ENCODING_AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+
+
+@pytest.fixture(scope="session")
+def _fake_server():
+    server = FakeWeCom(corp_id=CORP_ID, secret=SECRET).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_wecom(_fake_server, settings):
+    """The local WeCom, fresh for each test, with backoff too short to notice."""
+    _fake_server.reset()
+    settings.WECOM_API_BASE = _fake_server.url
+    settings.WECOM_BACKOFF_BASE_SECONDS = 0.001
+    return _fake_server
+
+
+@pytest.fixture
+def credentials(workspace):
+    return services.credentials_save(
+        workspace=workspace, corp_id=CORP_ID, agent_id="1000002", secret=SECRET, callback_token=CALLBACK_TOKEN,
+        encoding_aes_key=ENCODING_AES_KEY,
+    )

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class WeComConfig(AppConfig):
+    name = "wecom"
+    label = "wecom"
+    verbose_name = _("WeCom (企业微信)")
+
+    def ready(self):
+        from wecom import channel  # noqa: F401  (registers the "wecom" channel of crm.wechat)
