@@ -45,10 +45,11 @@ check-deploy: install
 messages: install
 	$(BIN)/python manage.py makemessages -l zh_Hans --ignore '.venv/*' --ignore 'var/*' --ignore 'campaigns/*' \
 	  --ignore 'templates/campaigns/*' --ignore 'moments/*' --ignore 'templates/moments/*' \
-	  --ignore 'referrals/*' --ignore 'templates/referrals/*' --ignore 'wecom/*' --ignore 'templates/wecom/*'
-	# campaigns, moments, referrals and wecom have their own catalogues; makemessages files a string under the nearest
+	  --ignore 'referrals/*' --ignore 'templates/referrals/*' --ignore 'wecom/*' --ignore 'templates/wecom/*' \
+	  --ignore 'reports/*' --ignore 'templates/reports/*'
+	# campaigns, moments, referrals, wecom and reports have their own catalogues; makemessages files a string under the nearest
 	# locale/ folder above it, so a scratch folder puts each app and its templates under its own locale/.
-	for app in campaigns moments referrals wecom; do \
+	for app in campaigns moments referrals wecom reports; do \
 	  tmp=$$(mktemp -d) && ln -s $(CURDIR)/$$app $$tmp/$$app && ln -s $(CURDIR)/templates/$$app $$tmp/templates && \
 	  ln -s $(CURDIR)/$$app/locale $$tmp/locale && (cd $$tmp && $(CURDIR)/$(BIN)/python $(CURDIR)/manage.py makemessages -l zh_Hans --symlinks); \
 	  status=$$?; rm -rf $$tmp; [ $$status -eq 0 ] || exit $$status; \

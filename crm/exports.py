@@ -174,12 +174,14 @@ def csv_chunks(rows: Iterable[list], *, header: list[str] | None = None, rows_pe
     yield buffer.getvalue()
 
 
-def xlsx_file(rows: Iterable[list], *, header: list[str] | None = None, max_rows: int | None = None):
+def xlsx_file(
+    rows: Iterable[list], *, header: list[str] | None = None, max_rows: int | None = None, sheet_title: str = ""
+):
     """The rows as an .xlsx in an anonymous temporary file (rewound), and whether rows beyond `max_rows` (Excel's
     limit) were left out. openpyxl's write-only mode streams the sheet to disk, so memory stays small."""
     max_rows = XLSX_MAX_ROWS if max_rows is None else max_rows
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(_("Contacts"))
+    sheet = workbook.create_sheet(sheet_title or _("Contacts"))
     sheet.append([neutralise(cell) for cell in (header if header is not None else export_header())])
     written = 0
     truncated = False

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "moments",
     "referrals",
     "wecom",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -243,6 +244,8 @@ CELERY_BEAT_SCHEDULE = {
     "moments-tick": {"task": "moments.tasks.moments_tick", "schedule": 30.0},
     # Referral campaigns start and end, due invites qualify, wanted posters are made (referrals.services).
     "referrals-tick": {"task": "referrals.tasks.referrals_tick", "schedule": 30.0},
+    # Report rollups of each workspace whose book changed are rewritten (reports.rollups), the default view cached.
+    "reports-rollups": {"task": "reports.tasks.rollups_refresh_stale", "schedule": 600.0},
     # Export files older than a week are deleted (their jobs say they expired); lost running exports fail.
     "export-jobs-expire": {"task": "crm.tasks.export_jobs_expire", "schedule": 3600.0},
 }

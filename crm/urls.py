@@ -93,4 +93,5 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("wecom/", include("wecom.urls")),
+    path("reports/", include("reports.urls")),
 ]

@@ -76,6 +76,7 @@ kill "$GUNICORN" 2>/dev/null || true
 psql "${PGARGS[@]}" -q -c "ANALYZE" "$DB"
 $BIN/python tests/bench/segments.py
 env -u DATABASE_URL $BIN/python tests/bench/segments.py  # SQLite: var/bench/segments.sqlite3
+$BIN/python tests/bench/reports.py
 $BIN/python tests/bench/sequences.py
 DATABASE_URL="postgres://postgres@127.0.0.1:5432/siyu_bench_import" $BIN/python tests/bench/imports.py
 DATABASE_URL="sqlite:///$(pwd)/var/bench/import.sqlite3" $BIN/python tests/bench/imports.py

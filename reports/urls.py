@@ -1,0 +1,12 @@
+from django.urls import path
+
+from reports import views
+
+app_name = "reports"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("refresh/", views.refresh, name="refresh"),
+    path("export/<slug:table>.<slug:extension>", views.export, name="export"),
+    path("rfm/<slug:group>/save-segment/", views.rfm_save_segment, name="rfm_save_segment"),
+]

@@ -1,0 +1,156 @@
+"""The reports' pages: the dashboard (one page, its results also as an htmx fragment), the exports of its tables,
+"refresh now" and "save an RFM group as a segment".
+
+Who sees them: the owner and every teammate who sees the whole book. A staff member limited to some WeChat accounts
+gets 403: the reports add up the whole workspace's sales (docs/reports.md, "Who sees the reports").
+"""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from crm import exports as crm_exports
+from crm.views.access import member_required
+from reports import charts, exports, rfm, rollups, selectors, services, tasks
+from reports.forms import report_filter_from_query, workspace_today
+
+# A refresh asked for once is not asked for again within this many seconds (a reload, a second tab).
+REFRESH_DEBOUNCE_SECONDS = 300
+
+
+def reports_member_required(view):
+    @member_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.member.sees_all_accounts:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _queue_refresh(workspace) -> bool:
+    if not cache.add(f"reports:refresh-queued:{workspace.pk}", True, REFRESH_DEBOUNCE_SECONDS):
+        return False
+    transaction.on_commit(lambda: tasks.rollups_refresh.delay(workspace_id=workspace.pk))
+    return True
+
+
+def _figures(request):
+    """Everything the dashboard and the exports show, for the request's filter."""
+    workspace = request.workspace
+    form, filters = report_filter_from_query(workspace=workspace, data=request.GET)
+    state = selectors.rollup_state(workspace=workspace)
+    if state is None:
+        _queue_refresh(workspace)
+    groups, grid = rfm.rfm_groups(workspace=workspace, cuts=state.rfm_cuts) if state else ([], {})
+    return {
+        "form": form,
+        "filters": filters,
+        "report": selectors.repeat_purchase(workspace=workspace, filters=filters),
+        "months": selectors.orders_by_month(workspace=workspace, filters=filters),
+        "cohorts": selectors.cohort_table(
+            workspace=workspace, since=filters.since, until=filters.until, today=workspace_today(workspace)
+        ),
+        "groups": groups,
+        "grid": grid,
+        "state": state,
+    }
+
+
+@reports_member_required
+def dashboard(request):
+    figures = _figures(request)
+    report = figures["report"]
+    state = figures["state"]
+    context = {
+        **figures,
+        "query": request.GET.urlencode(),
+        "stale": state is not None and rollups.rollups_are_stale(workspace=request.workspace),
+        "revenue_chart": charts.line_chart([(f"{p.month:%Y-%m}", p.revenue) for p in figures["months"]]),
+        "distribution_chart": charts.bar_chart(exports.distribution_bars(report)),
+        "cohort_months": range(1, selectors.COHORT_MONTHS_SHOWN + 1),
+        "cohort_rows": [
+            (row, [(share, charts.heat_alpha(share)) for share in row.retention]) for row in figures["cohorts"]
+        ],
+        "grid_rows": _grid_rows(figures["grid"]),
+    }
+    template = "reports/_results.html" if request.htmx else "reports/dashboard.html"
+    return render(request, template, context)
+
+
+def _grid_rows(grid: dict) -> list:
+    """The recency x frequency grid, recency 5 (most recent) on top, with each cell's group."""
+    return [
+        (r, [(grid.get((r, f), 0), rfm.GROUPS[rfm.GROUP_OF_CELL[(r, f)]][0]) for f in range(1, rfm.QUINTILES + 1)])
+        for r in range(rfm.QUINTILES, 0, -1)
+    ]
+
+
+def _table(table: str, figures: dict) -> tuple[list, list]:
+    if table == "summary":
+        return exports.summary_table(figures["report"])
+    if table == "distribution":
+        return exports.distribution_table(figures["report"])
+    if table == "months":
+        return exports.months_table(figures["months"])
+    if table == "cohorts":
+        return exports.cohorts_table(figures["cohorts"])
+    return exports.rfm_table(figures["groups"])
+
+
+@reports_member_required
+def export(request, table: str, extension: str):
+    if table not in exports.TABLES or extension not in ("csv", "xlsx"):
+        raise Http404
+    header, rows = _table(table, _figures(request))
+    time_zone = request.workspace.time_zone
+    filename = crm_exports.export_filename(stem=f"report-{table}", extension=extension, time_zone=time_zone)
+    if extension == "csv":
+        response = StreamingHttpResponse(crm_exports.csv_chunks(rows, header=header),
+                                         content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
+    else:
+        output, _truncated = crm_exports.xlsx_file(rows, header=header, sheet_title=_("Report"))
+        response = FileResponse(output, as_attachment=True, filename=filename,
+                                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_POST
+@reports_member_required
+def refresh(request):
+    cache.delete(f"reports:refresh-queued:{request.workspace.pk}")
+    _queue_refresh(request.workspace)
+    messages.success(request, _("The reports are being refreshed; reload the page in a moment."))
+    return redirect("reports:dashboard")
+
+
+@require_POST
+@reports_member_required
+def rfm_save_segment(request, group: str):
+    if group not in rfm.GROUPS:
+        raise Http404
+    try:
+        segment, tag = services.rfm_group_save_as_segment(
+            workspace=request.workspace, group=group, actor=request.user
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("reports:dashboard")
+    workspace_id, actor_id = request.workspace.pk, request.user.pk
+    transaction.on_commit(lambda: tasks.rfm_group_tag.delay(
+        workspace_id=workspace_id, tag_id=tag.pk, group=group, actor_id=actor_id
+    ))
+    messages.success(request, _("Segment “%(name)s” saved: its customers are being tagged “%(tag)s”.")
+                     % {"name": segment.name, "tag": tag.name})
+    return redirect("crm:segment_detail", pk=segment.pk)

@@ -1,0 +1,159 @@
+"""Time the reports on the benchmark book; results in docs/performance.md between the bench:reports markers.
+
+    # PostgreSQL: the database `make bench` (tests/bench/run.sh) migrated and seeded with 1,000,000 contacts
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/siyu_bench REDIS_URL=redis://127.0.0.1:6379/1 \\
+        .venv/bin/python tests/bench/reports.py [--runs N] [--no-write]
+
+Measured, p50 and p95 over N runs after one warm-up, each timed around the Python call (Django, the driver and
+the database; the cache is bypassed, so every run counts from the orders or the rollups):
+- the repeat-purchase report (reports.selectors, the figures `crm_report repeat-purchase` prints) over the last
+  twelve months of the seed (crm.seeding.DEFAULT_REFERENCE, so every run reads the same rows) and over all of it;
+- the rollup refresh (reports.rollups.rollups_refresh: the customer rollups, the cohort cells, the RFM boundaries);
+- the cohort table and the RFM groups read from the rollups, as the dashboard reads them;
+- the dashboard's default view (the last twelve months, no filter) once the refresh job has counted it into the
+  cache (reports.rollups.default_report_warm), as a seller opening the page gets it.
+It writes rollups of the bench workspace (its own tables) and reads everything else.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+
+SLUG = os.environ.get("BENCH_WORKSPACE", "bench")
+DOC = ROOT / "docs" / "performance.md"
+START, END = "<!-- bench:reports:start -->", "<!-- bench:reports:end -->"
+TARGETS_MS = {"repeat_year": 1000, "cohorts": 2000}
+
+
+def timed(call, runs: int) -> dict:
+    call()  # warm-up: the first run also pays for the plan and the pages read from disk
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, int(round(0.95 * (len(samples) - 1))))]
+    return {"p50": statistics.median(samples), "p95": p95, "n": runs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--refresh-runs", type=int, default=3, help="the refresh is slower: fewer runs")
+    parser.add_argument("--no-write", action="store_true", help="print the block, leave docs/performance.md alone")
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.utils import timezone
+
+    from crm.models import Contact, Order, Workspace
+    from crm.seeding import DEFAULT_REFERENCE
+    from reports import rfm
+    from reports.forms import default_range, workspace_today
+    from reports.rollups import rollups_refresh
+    from reports.selectors import ReportFilter, _repeat_purchase, cohort_table, repeat_purchase, rollup_state
+
+    workspace = Workspace.objects.get(slug=SLUG)
+    today = timezone.localtime(DEFAULT_REFERENCE).date()
+    since, until = default_range(today=today)
+    year = ReportFilter(since=since, until=until)
+    everything = ReportFilter(since=today - timedelta(days=3660), until=today)
+
+    results = {
+        "refresh": timed(lambda: rollups_refresh(workspace=workspace), args.refresh_runs),
+        "repeat_year": timed(lambda: _repeat_purchase(workspace=workspace, filters=year), args.runs),
+        "repeat_all": timed(lambda: _repeat_purchase(workspace=workspace, filters=everything), args.runs),
+    }
+    state = rollup_state(workspace=workspace)
+    results["cohorts"] = timed(lambda: cohort_table(workspace=workspace, since=everything.since, until=today,
+                                                    today=today), args.runs)
+    results["rfm"] = timed(lambda: rfm.rfm_groups(workspace=workspace, cuts=state.rfm_cuts), args.runs)
+    # The dashboard's first view as the refresh job leaves it: counted into the cache (rollups.default_report_warm).
+    page_filter = ReportFilter(*default_range(today=workspace_today(workspace)))
+    repeat_purchase(workspace=workspace, filters=page_filter)
+    results["repeat_cached"] = timed(lambda: repeat_purchase(workspace=workspace, filters=page_filter), args.runs)
+    report = _repeat_purchase(workspace=workspace, filters=year)
+    data = {
+        "contacts": Contact.objects.filter(workspace=workspace).count(),
+        "orders": Order.objects.filter(workspace=workspace).count(),
+        "customers": state.customers,
+        "year": year,
+        "report": report,
+        "database": describe_database(connection),
+    }
+    block = render(results, data)
+    print(block)
+    if not args.no_write:
+        write_doc(block)
+
+
+def describe_database(connection) -> str:
+    name = connection.settings_dict["NAME"]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT split_part(version(), ' on ', 1)")
+            return f"{cursor.fetchone()[0]}, database `{name}`"
+        cursor.execute("SELECT sqlite_version()")
+        return f"SQLite {cursor.fetchone()[0]}, `{Path(str(name)).name}`"
+
+
+def commit() -> str:
+    found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return found.stdout.strip() or "?"
+
+
+def render(results: dict, data: dict) -> str:
+    labels = {
+        "repeat_year": f"repeat-purchase report, {data['year'].since} to {data['year'].until}",
+        "repeat_all": "repeat-purchase report, all orders",
+        "repeat_cached": "repeat-purchase report, the page's default view once the refresh job has counted it",
+        "refresh": "rollup refresh (customers, cohort cells, RFM boundaries)",
+        "cohorts": "cohort table from the rollups",
+        "rfm": "RFM groups from the rollups",
+    }
+    report = data["report"]
+    lines = [
+        START,
+        f"Run of {time.strftime('%Y-%m-%d')} (commit {commit()}), `tests/bench/reports.py`.",
+        "",
+        f"- Machine: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}); {data['database']}.",
+        f"- Data: {data['contacts']:,} contacts, {data['orders']:,} orders, {data['customers']:,} customers with a "
+        f"valid order. The twelve months: {report.customers:,} customers, {report.orders:,} orders, "
+        f"repeat rate {report.repeat_rate or 0:.1%}.",
+        "",
+        "| measure | p50 | p95 | runs | target |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for key, label in labels.items():
+        result = results[key]
+        target = f"≤ {TARGETS_MS[key]:,} ms" if key in TARGETS_MS else ""
+        lines.append(f"| {label} | {result['p50']:.0f} ms | {result['p95']:.0f} ms | {result['n']} | {target} |")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def write_doc(block: str) -> None:
+    text = DOC.read_text()
+    if START not in text:
+        text = text.rstrip("\n") + f"\n\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    DOC.write_text(head + block + rest.split(END, 1)[1])
+    print(f"\nwrote {DOC.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
