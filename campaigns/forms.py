@@ -20,6 +20,9 @@ DATETIME_INPUT = "%Y-%m-%dT%H:%M"
 DATETIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M")
 
 
+IMAGE_ACCEPT = "image/*"  # HEIC included, so that it gets its own explanation rather than a greyed-out file
+
+
 class MultipleImageInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 
@@ -52,7 +55,24 @@ def _ids_field(label, help_text=""):
     )
 
 
-class BroadcastForm(forms.Form):
+class MessageContentForm(forms.Form):
+    """The pictures or link card a message carries: what a broadcast and a moments post share."""
+
+    images = MultipleImageField(
+        label=_("Images"), required=False, widget=MultipleImageInput(attrs={"accept": IMAGE_ACCEPT}),
+        help_text=_("Up to 9 JPEG, PNG, WebP or GIF images of at most 10 MB each. Location and camera data are "
+                    "removed, and large photos are scaled down to 1600 pixels on the long edge."),
+    )
+    remove_images = forms.TypedMultipleChoiceField(
+        label=_("Remove"), coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    link_title = forms.CharField(label=_("Link title"), max_length=64, required=False)
+    link_description = forms.CharField(label=_("Link description"), max_length=120, required=False)
+    link_url = WebLinkField(label=_("Link address"), max_length=1000, required=False,
+                            help_text=_("A web page starting with http:// or https://."))
+
+
+class BroadcastForm(MessageContentForm):
     WHEN_CHOICES = [("now", _("As soon as I press Send")), ("later", _("At a time I choose"))]
 
     name = forms.CharField(
@@ -67,18 +87,6 @@ class BroadcastForm(forms.Form):
             "is called 亲; write your own word after a bar, such as {备注名|朋友}."
         ),
     )
-    images = MultipleImageField(
-        label=_("Images"), required=False,
-        help_text=_("Up to 9 JPEG, PNG, WebP or GIF images of at most 10 MB each. Location and camera data are "
-                    "removed, and large photos are scaled down to 1600 pixels on the long edge."),
-    )
-    remove_images = forms.TypedMultipleChoiceField(
-        label=_("Remove"), coerce=int, required=False, widget=forms.CheckboxSelectMultiple
-    )
-    link_title = forms.CharField(label=_("Link title"), max_length=64, required=False)
-    link_description = forms.CharField(label=_("Link description"), max_length=120, required=False)
-    link_url = WebLinkField(label=_("Link address"), max_length=1000, required=False,
-                            help_text=_("A web page starting with http:// or https://."))
     segments = _ids_field(_("Segments"))
     tags = _ids_field(_("Tags"), _("Customers with any of these tags."))
     groups = _ids_field(_("Customer groups"), _("Members of any of these groups."))

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.forms import DATETIME_FORMATS, DATETIME_INPUT, MultipleImageField, MultipleImageInput, WebLinkField
+from campaigns.forms import DATETIME_FORMATS, DATETIME_INPUT, IMAGE_ACCEPT, MessageContentForm
 from crm import selectors as crm_selectors
 from crm.forms import grouped_tag_choices
 from crm.models import Member, Tag
@@ -18,27 +18,14 @@ from moments.services import MAX_COMMENT_LENGTH, MAX_IMAGES, MAX_TEXT_LENGTH
 
 # The buttons under the composer: keep it a draft, schedule it for its time, or publish it now.
 ACTIONS = ("draft", "schedule", "now")
-IMAGE_ACCEPT = "image/*"  # HEIC included, so that it gets its own explanation rather than a greyed-out file
 
 
-class PostForm(forms.Form):
+class PostForm(MessageContentForm):
     text = forms.CharField(
         label=_("Text"), max_length=MAX_TEXT_LENGTH, required=False,
         widget=forms.Textarea(attrs={"rows": 8, "maxlength": MAX_TEXT_LENGTH}),
         help_text=_("Up to 2,000 characters. WeChat folds a long post after six lines behind “全文”."),
     )
-    images = MultipleImageField(
-        label=_("Images"), required=False, widget=MultipleImageInput(attrs={"accept": IMAGE_ACCEPT}),
-        help_text=_("Up to 9 JPEG, PNG, WebP or GIF images of at most 10 MB each. Location and camera data are "
-                    "removed, and large photos are scaled down to 1600 pixels on the long edge."),
-    )
-    remove_images = forms.TypedMultipleChoiceField(
-        label=_("Remove"), coerce=int, required=False, widget=forms.CheckboxSelectMultiple
-    )
-    link_title = forms.CharField(label=_("Link title"), max_length=64, required=False)
-    link_description = forms.CharField(label=_("Link description"), max_length=120, required=False)
-    link_url = WebLinkField(label=_("Link address"), max_length=1000, required=False,
-                            help_text=_("A web page starting with http:// or https://."))
     link_cover = forms.FileField(label=_("Link cover"), required=False,
                                  widget=forms.FileInput(attrs={"accept": IMAGE_ACCEPT}))
     remove_cover = forms.BooleanField(label=_("Remove the cover"), required=False)
