@@ -359,6 +359,8 @@ class TimelineEvent(models.Model):
         FRIEND_DELETED = "friend_deleted", _("Deleted us")
         ORDER_REFUNDED = "order_refunded", _("Order refunded")
         REFERRED = "referred", _("Referred by a friend")
+        # Written by the reports' lifecycle pass; the body holds the two stage codes, "vip → dormant".
+        STAGE_CHANGED = "stage_changed", _("Stage changed")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="timeline_events")
     # Served by timeline_contact_time, which starts with it (see INDEX_NOTE).

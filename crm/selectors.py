@@ -270,6 +270,15 @@ class TimelineEntry:
     merge_id: int | None = None  # on a MERGED entry whose merge can still be undone
 
 
+def _event_body(event: TimelineEvent) -> str:
+    """The body as the reader should see it: a stage change is stored as codes ("vip → dormant"), shown as the
+    stages' names in the reader's language."""
+    if event.kind != TimelineEvent.Kind.STAGE_CHANGED:
+        return event.body
+    labels = dict(Contact.Stage.choices)
+    return " → ".join(str(labels.get(code.strip(), code.strip())) for code in event.body.split("→"))
+
+
 def contact_timeline(*, contact: Contact, limit: int = 100) -> list[TimelineEntry]:
     """Notes, follow-ups, tag and remark changes and orders of one contact, newest first."""
     # The merge behind each MERGED event still undoable: the merge records its event's id (crm.duplicates).
@@ -279,7 +288,8 @@ def contact_timeline(*, contact: Contact, limit: int = 100) -> list[TimelineEntr
     }
     events = [
         TimelineEntry(
-            kind=e.kind, label=e.get_kind_display(), occurred_at=e.occurred_at, body=e.body, actor=e.actor,
+            kind=e.kind, label=e.get_kind_display(), occurred_at=e.occurred_at, body=_event_body(e),
+            actor=e.actor,
             merge_id=merges.get(e.pk) if e.kind == TimelineEvent.Kind.MERGED else None,
         )
         for e in contact.timeline_events.select_related("actor")[:limit]

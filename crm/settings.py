@@ -246,6 +246,8 @@ CELERY_BEAT_SCHEDULE = {
     "referrals-tick": {"task": "referrals.tasks.referrals_tick", "schedule": 30.0},
     # Report rollups of each workspace whose book changed are rewritten (reports.rollups), the default view cached.
     "reports-rollups": {"task": "reports.tasks.rollups_refresh_stale", "schedule": 600.0},
+    # Every contact's lifecycle stage is recomputed once a day (reports.lifecycle.stages_refresh).
+    "reports-stages": {"task": "reports.tasks.stages_refresh_all", "schedule": 86400.0},
     # Export files older than a week are deleted (their jobs say they expired); lost running exports fail.
     "export-jobs-expire": {"task": "crm.tasks.export_jobs_expire", "schedule": 3600.0},
 }

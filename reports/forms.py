@@ -1,4 +1,5 @@
-"""The dashboard's filter (a GET form): local days and optional channel, WeChat account and segment."""
+"""The dashboard's filter (a GET form): local days and optional channel, WeChat account and segment; and the
+lifecycle settings' form."""
 
 from datetime import date, timedelta
 
@@ -7,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Order, Segment, WeChatAccount, Workspace
+from reports.models import LifecycleSettings
 from reports.orders import workspace_zone
 from reports.selectors import ReportFilter
 
@@ -70,3 +72,12 @@ def report_filter_from_query(*, workspace: Workspace, data) -> tuple[ReportFilte
         return form, form.to_filter()
     since, until = default_range(today=workspace_today(workspace))
     return form, ReportFilter(since=since, until=until)
+
+
+class LifecycleSettingsForm(forms.ModelForm):
+    """The owner's thresholds for the lifecycle stages and the reorder follow-up's text."""
+
+    class Meta:
+        model = LifecycleSettings
+        fields = ["engaged_days", "vip_orders", "vip_spent", "dormant_days", "lost_days", "reorder_text"]
+        widgets = {"reorder_text": forms.Textarea(attrs={"rows": 3})}

@@ -1,10 +1,17 @@
 """Rollups behind the reports: what a refresh (reports.rollups) writes so that the pages need not read every order.
 
 One CustomerRollup row per contact with a valid order, the CohortCell counts per month of first order, and one
-RollupState per workspace saying when they were last refreshed ("fresh as of").
+RollupState per workspace saying when they were last refreshed ("fresh as of"). Besides: each workspace's
+lifecycle thresholds (LifecycleSettings) and the reorder follow-ups queued (ReorderNudge).
 """
 
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Contact, Workspace
@@ -54,3 +61,57 @@ class CohortCell(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["workspace", "cohort", "months_later"], name="cohort_cell_unique"),
         ]
+
+
+class LifecycleSettings(models.Model):
+    """The thresholds behind the lifecycle stages and the reorder nudge of one workspace (docs/reports.md,
+    "Lifecycle stages"). A workspace without a row uses the defaults below."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="lifecycle_settings")
+    engaged_days = models.PositiveSmallIntegerField(
+        _("engaged: replied or interacted within (days)"), default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+    )
+    vip_orders = models.PositiveSmallIntegerField(
+        _("VIP: at least this many orders"), default=5, validators=[MinValueValidator(2), MaxValueValidator(10000)]
+    )
+    vip_spent = models.DecimalField(
+        _("VIP: or at least this much spent (yuan)"), max_digits=12, decimal_places=2, default=Decimal("2000.00"),
+        validators=[MinValueValidator(Decimal("0.01"))],
+    )
+    dormant_days = models.PositiveSmallIntegerField(
+        _("dormant: no order for (days)"), default=90, validators=[MinValueValidator(1), MaxValueValidator(3650)]
+    )
+    lost_days = models.PositiveSmallIntegerField(
+        _("lost: nothing at all for (days)"), default=180, validators=[MinValueValidator(1), MaxValueValidator(3650)]
+    )
+    reorder_text = models.TextField(
+        _("follow-up text for customers due to reorder"), max_length=1000,
+        default="{备注名}，好久不见！上次的宝贝用得怎么样？需要补货的话随时找我～",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("lifecycle settings")
+        verbose_name_plural = _("lifecycle settings")
+
+    def clean(self):
+        if self.lost_days is not None and self.dormant_days is not None and self.lost_days <= self.dormant_days:
+            raise ValidationError({"lost_days": _("Lost must come after dormant: more days than dormant.")})
+
+
+class ReorderNudge(models.Model):
+    """A follow-up queued for a customer due to reorder: one per contact per local day, so a double click (or two
+    staff at once) sends one message."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "day"], name="reorder_nudge_once_a_day"),
+        ]
+        indexes = [models.Index(fields=["workspace", "day"], name="reorder_nudge_ws_day")]

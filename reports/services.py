@@ -1,4 +1,5 @@
-"""Writes the reports make: an RFM group saved as a segment (the rollups' refresh is reports.rollups)."""
+"""Writes the reports make: an RFM group saved as a segment and the lifecycle settings (the rollups' refresh is
+reports.rollups, the stage pass reports.lifecycle, the reorder follow-up reports.reorder)."""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -8,7 +9,7 @@ from django.utils.translation import gettext as _
 from crm import services as crm_services
 from crm.models import Segment, Tag, Workspace
 from reports import rfm
-from reports.models import RollupState
+from reports.models import LifecycleSettings, RollupState
 
 TAG_PREFIX = "RFM"
 
@@ -54,3 +55,9 @@ def rfm_group_tag(*, workspace: Workspace, tag: Tag, group: str, actor=None) -> 
         workspace=workspace, contact_ids=contact_ids.iterator(chunk_size=2000), add=[tag], actor=actor
     )
     return change.added
+
+
+def lifecycle_settings_save(*, workspace: Workspace, values: dict) -> LifecycleSettings:
+    """Store the workspace's thresholds (checked by LifecycleSettingsForm); the caller queues a stage pass."""
+    settings, _created = LifecycleSettings.objects.update_or_create(workspace=workspace, defaults=values)
+    return settings

@@ -1,10 +1,10 @@
-"""Thin Celery wrappers around reports.rollups and reports.services; each is safe to run twice."""
+"""Thin Celery wrappers around reports.rollups, reports.lifecycle and reports.services; each is safe to run twice."""
 
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
 from crm.models import Tag, Workspace
-from reports import rollups, services
+from reports import lifecycle, rollups, services
 
 
 @shared_task
@@ -34,3 +34,19 @@ def rfm_group_tag(*, workspace_id: int, tag_id: int, group: str, actor_id: int |
         return 0
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     return services.rfm_group_tag(workspace=tag.workspace, tag=tag, group=group, actor=actor)
+
+
+@shared_task
+def stages_refresh_all() -> int:
+    """The beat's daily job: every workspace's lifecycle stages brought up to date ("nothing for N days" moves on
+    with the calendar, not only with the book)."""
+    changed = 0
+    for workspace in Workspace.objects.order_by("id").iterator():
+        changed += lifecycle.stages_refresh(workspace=workspace)
+    return changed
+
+
+@shared_task
+def stages_refresh(*, workspace_id: int) -> int:
+    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    return lifecycle.stages_refresh(workspace=workspace) if workspace is not None else 0

@@ -1,8 +1,10 @@
 """The reports' pages: the dashboard (one page, its results also as an htmx fragment), the exports of its tables,
-"refresh now" and "save an RFM group as a segment".
+"refresh now" and "save an RFM group as a segment"; the lifecycle settings (owner only) and the list of customers
+due to reorder with its follow-up button.
 
 Who sees them: the owner and every teammate who sees the whole book. A staff member limited to some WeChat accounts
-gets 403: the reports add up the whole workspace's sales (docs/reports.md, "Who sees the reports").
+gets 403: the reports add up the whole workspace's sales (docs/reports.md, "Who sees the reports"). The list of
+customers due to reorder is the exception: it is a to-do list, and a limited staff member sees their accounts' part.
 """
 
 from functools import wraps
@@ -10,20 +12,25 @@ from functools import wraps
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm import exports as crm_exports
-from crm.views.access import member_required
-from reports import charts, exports, rfm, rollups, selectors, services, tasks
-from reports.forms import report_filter_from_query, workspace_today
+from crm.views.access import member_required, owner_required
+from reports import charts, exports, lifecycle, reorder, rfm, rollups, selectors, services, tasks
+from reports.forms import LifecycleSettingsForm, report_filter_from_query, workspace_today
+from reports.orders import workspace_zone
 
 # A refresh asked for once is not asked for again within this many seconds (a reload, a second tab).
 REFRESH_DEBOUNCE_SECONDS = 300
+REORDER_PAGE_SIZE = 50
 
 
 def reports_member_required(view):
@@ -83,8 +90,10 @@ def dashboard(request):
         ],
         "grid_rows": _grid_rows(figures["grid"]),
     }
-    template = "reports/_results.html" if request.htmx else "reports/dashboard.html"
-    return render(request, template, context)
+    if request.htmx:
+        return render(request, "reports/_results.html", context)
+    context["digest"] = lifecycle.lost_digest(workspace=request.workspace)
+    return render(request, "reports/dashboard.html", context)
 
 
 def _grid_rows(grid: dict) -> list:
@@ -154,3 +163,47 @@ def rfm_save_segment(request, group: str):
     messages.success(request, _("Segment “%(name)s” saved: its customers are being tagged “%(tag)s”.")
                      % {"name": segment.name, "tag": tag.name})
     return redirect("crm:segment_detail", pk=segment.pk)
+
+
+@owner_required
+def lifecycle_settings(request):
+    current = lifecycle.lifecycle_settings(workspace=request.workspace)
+    form = LifecycleSettingsForm(request.POST or None, instance=current)
+    if request.method == "POST" and form.is_valid():
+        services.lifecycle_settings_save(workspace=request.workspace, values={
+            name: form.cleaned_data[name] for name in LifecycleSettingsForm.Meta.fields
+        })
+        workspace_id = request.workspace.pk
+        transaction.on_commit(lambda: tasks.stages_refresh.delay(workspace_id=workspace_id))
+        messages.success(request, _("Lifecycle settings saved: the stages are being recomputed."))
+        return redirect("reports:lifecycle_settings")
+    return render(request, "reports/lifecycle_settings.html", {"form": form})
+
+
+@member_required
+def reorder_list(request):
+    workspace = request.workspace
+    today = timezone.localdate(timezone.now(), workspace_zone(workspace))
+    page = Paginator(reorder.due_to_reorder(member=request.member), REORDER_PAGE_SIZE).get_page(request.GET.get("page"))
+    rollups = list(page.object_list)
+    rows = reorder.due_rows(
+        rollups=rollups,
+        median_gap=reorder.workspace_median_gap(workspace=workspace, today=today),
+        nudged_ids=reorder.nudged_today(workspace=workspace, contact_ids=[r.contact_id for r in rollups], today=today),
+    )
+    return render(request, "reports/reorder.html", {
+        "page": page, "rows": rows, "state": selectors.rollup_state(workspace=workspace),
+    })
+
+
+@require_POST
+@member_required
+def reorder_follow_up(request):
+    # A row's own button sends "only" (its contact alone, whatever else is ticked); the button below the list sends
+    # the ticked rows.
+    values = [request.POST["only"]] if request.POST.get("only") else request.POST.getlist("contact")
+    contact_ids = [int(value) for value in values if value.isdigit()]
+    queued = reorder.reorder_follow_up(member=request.member, contact_ids=contact_ids)
+    messages.success(request, _("Follow-ups queued: %(count)d.") % {"count": queued})
+    page = request.POST.get("page", "")
+    return redirect(f"{reverse('reports:reorder')}?page={page}" if page.isdigit() else reverse("reports:reorder"))
