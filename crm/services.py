@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm import attribution, events, wechat
+from crm import attribution, events
 from crm.images import avatar_from_upload
 from crm.models import (
     Contact,
@@ -21,7 +21,6 @@ from crm.models import (
     CustomerGroup,
     GroupMembership,
     Heartbeat,
-    ManualSend,
     Member,
     Order,
     Tag,
@@ -37,7 +36,7 @@ TAG_NAME_MAX_LENGTH = 50
 
 
 @contextmanager
-def _name_must_be_free(message: str, name: str):
+def name_must_be_free(message: str, name: str):
     """Turn the unique-name constraint's IntegrityError (the name taken meanwhile by another request) into the
     same clear error the form gives, instead of a 500."""
     try:
@@ -175,7 +174,7 @@ def wechat_account_create(
     channel: str = WeChatAccount.Channel.MANUAL,
 ):
     _check_account_name(workspace_id=workspace.pk, name=name)
-    with _name_must_be_free(_("A WeChat account named “%(name)s” exists already."), name):
+    with name_must_be_free(_("A WeChat account named “%(name)s” exists already."), name):
         account = WeChatAccount.objects.create(
             workspace=workspace, name=name, wechat_id=wechat_id, capacity=capacity, channel=channel
         )
@@ -191,7 +190,7 @@ def wechat_account_update(
     account.name, account.wechat_id, account.capacity = name, wechat_id, capacity
     if channel is not None:
         account.channel = channel
-    with _name_must_be_free(_("A WeChat account named “%(name)s” exists already."), name):
+    with name_must_be_free(_("A WeChat account named “%(name)s” exists already."), name):
         account.save(update_fields=["name", "wechat_id", "capacity", "channel"])
     _after_commit_book_changed(account.workspace_id)  # its name shows on the list's rows
     return account
@@ -411,7 +410,7 @@ def tag_update(*, tag: Tag, name: str, group: TagGroup | None) -> Tag:
 
 
 def tag_group_create(*, workspace: Workspace, name: str, exclusive: bool = False, position: int = 0) -> TagGroup:
-    with _name_must_be_free(_("A tag group named “%(name)s” exists already."), name):
+    with name_must_be_free(_("A tag group named “%(name)s” exists already."), name):
         group = TagGroup.objects.create(workspace=workspace, name=name, exclusive=exclusive, position=position)
     _after_commit_book_changed(workspace.pk)  # the list's tag group filter offers it
     return group
@@ -420,7 +419,7 @@ def tag_group_create(*, workspace: Workspace, name: str, exclusive: bool = False
 def tag_group_update(*, group: TagGroup, name: str, exclusive: bool, position: int) -> TagGroup:
     """Change a tag group. Making it exclusive takes no tags off: contacts already holding several keep them."""
     group.name, group.exclusive, group.position = name, exclusive, position
-    with _name_must_be_free(_("A tag group named “%(name)s” exists already."), name):
+    with name_must_be_free(_("A tag group named “%(name)s” exists already."), name):
         group.save(update_fields=["name", "exclusive", "position"])
     _after_commit_book_changed(group.workspace_id)
     return group
@@ -580,26 +579,6 @@ def contact_reply_record(*, contact: Contact, text: str, actor=None) -> Timeline
     return event
 
 
-# The send-today queue -------------------------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def manual_send_mark(*, send: ManualSend, status: str, actor) -> bool:
-    """A staff member sent a card of the send-today queue by hand, or skipped it. Only a pending card changes
-    (a double click, or two staff on one card, count once); the outcome goes to whoever sent the message, in
-    the same transaction."""
-    if status not in {ManualSend.Status.SENT, ManualSend.Status.SKIPPED}:
-        raise ValidationError(_("A card is either sent or skipped."))
-    changed = ManualSend.objects.filter(pk=send.pk, status=ManualSend.Status.PENDING).update(
-        status=status, done_by=actor, done_at=timezone.now()
-    )
-    if not changed:
-        return False
-    outcome = wechat.Outcome.SENT if status == ManualSend.Status.SENT else wechat.Outcome.SKIPPED
-    wechat.report_results([wechat.Result(ref=send.ref, outcome=outcome)])
-    return True
-
-
 # Orders ------------------------------------------------------------------------------------------------------------
 
 
@@ -687,7 +666,7 @@ def _check_group_account(*, workspace_id: int, owner_account) -> None:
 
 def customer_group_create(*, workspace: Workspace, name: str, owner_account=None, notes: str = "") -> CustomerGroup:
     _check_group_account(workspace_id=workspace.pk, owner_account=owner_account)
-    with _name_must_be_free(_("A group named “%(name)s” exists already."), name):
+    with name_must_be_free(_("A group named “%(name)s” exists already."), name):
         return CustomerGroup.objects.create(
             workspace=workspace, name=name, owner_account=owner_account, notes=notes
         )
@@ -696,7 +675,7 @@ def customer_group_create(*, workspace: Workspace, name: str, owner_account=None
 def customer_group_update(*, group: CustomerGroup, name: str, owner_account=None, notes: str = "") -> CustomerGroup:
     _check_group_account(workspace_id=group.workspace_id, owner_account=owner_account)
     group.name, group.owner_account, group.notes = name, owner_account, notes
-    with _name_must_be_free(_("A group named “%(name)s” exists already."), name):
+    with name_must_be_free(_("A group named “%(name)s” exists already."), name):
         group.save(update_fields=["name", "owner_account", "notes"])
     return group
 
@@ -711,48 +690,3 @@ def customer_group_delete(*, group: CustomerGroup) -> None:
 
 def heartbeat_record(*, hostname: str) -> None:
     Heartbeat.objects.update_or_create(name="worker", defaults={"last_seen": timezone.now(), "hostname": hostname})
-
-
-# Segments ----------------------------------------------------------------------------------------------------------
-
-from crm.models import Segment  # noqa: E402  (appended section; crm.segments imports nothing from services)
-from crm.segments import RULE_VERSION, segments_containing, validate_rule  # noqa: E402
-
-
-def _check_segment_name(*, workspace_id: int, name: str, exclude_pk: int | None = None) -> None:
-    others = Segment.objects.filter(workspace_id=workspace_id, name=name)
-    if exclude_pk:
-        others = others.exclude(pk=exclude_pk)
-    if others.exists():
-        raise ValidationError(_("A segment named “%(name)s” exists already."), params={"name": name})
-
-
-def segment_create(*, workspace: Workspace, name: str, rule, description: str = "", actor=None):
-    """A saved segment; the rule is validated against the workspace (crm.segments.validate_rule)."""
-    rule = validate_rule(workspace=workspace, rule=rule)
-    _check_segment_name(workspace_id=workspace.pk, name=name)
-    with _name_must_be_free(_("A segment named “%(name)s” exists already."), name):
-        return Segment.objects.create(
-            workspace=workspace, name=name, description=description, rule=rule, rule_version=RULE_VERSION,
-            created_by=actor,
-        )
-
-
-def segment_update(*, segment, name: str, rule, description: str = ""):
-    rule = validate_rule(workspace=segment.workspace, rule=rule, segment=segment)
-    _check_segment_name(workspace_id=segment.workspace_id, name=name, exclude_pk=segment.pk)
-    segment.name, segment.description, segment.rule, segment.rule_version = name, description, rule, RULE_VERSION
-    with _name_must_be_free(_("A segment named “%(name)s” exists already."), name):
-        segment.save(update_fields=["name", "description", "rule", "rule_version", "updated_at"])
-    return segment
-
-
-def segment_delete(*, segment) -> None:
-    """Delete a segment no other segment uses ("in segment"): deleting it would silently change those."""
-    users = segments_containing(segment=segment)
-    if users:
-        raise ValidationError(
-            _("Segment “%(name)s” is used by: %(users)s. Remove it from those first."),
-            params={"name": segment.name, "users": "、".join(other.name for other in users)},
-        )
-    segment.delete()

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm import segments
 from crm import services as crm_services
 from crm.models import Segment, Tag, Workspace
 from reports import rfm
@@ -36,7 +37,7 @@ def rfm_group_save_as_segment(*, workspace: Workspace, group: str, actor) -> tup
     label = str(rfm.GROUPS[group][0])
     name = f"{TAG_PREFIX} {label} {timezone.localdate(state.refreshed_at):%Y-%m-%d}"
     tag = crm_services.tag_get_or_create(workspace=workspace, name=name)
-    segment = crm_services.segment_create(
+    segment = segments.segment_create(
         workspace=workspace, name=name, rule=_group_rule(tag), actor=actor,
         description=_("RFM group “%(group)s” as scored on %(date)s.") % {
             "group": label, "date": f"{timezone.localtime(state.refreshed_at):%Y-%m-%d %H:%M}",

@@ -33,7 +33,7 @@ Conditions and their parameters (dates are "YYYY-MM-DD" in the workspace's time 
 
 validate_rule() checks a rule against a workspace and returns it normalised; rule_to_q() compiles it into one Q of
 EXISTS / scalar subqueries over Contact (no ids are loaded into Python); segment_contacts() is the one function the
-rest of the code calls to get a segment's contacts.
+rest of the code calls to get a segment's contacts; segment_create() / _update() / _delete() write saved segments.
 """
 
 from crm.segments.builder import rule_edit, segments_containing
@@ -51,6 +51,7 @@ from crm.segments.rules import (
     empty_rule,
     new_condition,
 )
+from crm.segments.saved import segment_create, segment_delete, segment_update
 from crm.segments.sql import rule_to_q
 from crm.segments.validation import validate_rule
 
@@ -63,6 +64,9 @@ __all__ = [
     "new_condition",
     "rule_edit",
     "rule_to_q",
+    "segment_create",
+    "segment_delete",
+    "segment_update",
     "segment_contacts",
     "segment_contacts_for_member",
     "segment_count",

@@ -19,7 +19,7 @@ from django.utils.http import content_disposition_header, urlencode
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
-from crm import queue_sections, selectors, services
+from crm import queue_sections, selectors, wechat
 from crm.models import ManualSend, WeChatAccount
 from crm.views.access import member_required
 from crm.views.contacts import CountedPaginator
@@ -146,7 +146,7 @@ def send_today_mark(request, pk):
     status = request.POST.get("status")
     if status not in (ManualSend.Status.SENT, ManualSend.Status.SKIPPED):
         return HttpResponseBadRequest(pgettext("send-today queue", "A card is either sent or skipped."))
-    changed = services.manual_send_mark(send=card, status=status, actor=request.user)
+    changed = wechat.manual_send_mark(send=card, status=status, actor=request.user)
     card = _card_or_404(request, pk)  # as it is now, with whoever did it
     if request.htmx:
         member = request.member

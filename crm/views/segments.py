@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from crm import segments, selectors, services
+from crm import segments, selectors
 from crm.forms import SegmentForm
 from crm.models import Contact, CustomerGroup, Order, Segment, Tag, TagGroup, WeChatAccount
 from crm.views.access import member_required
@@ -75,7 +75,7 @@ def segment_delete(request, pk):
     if request.method == "POST":
         name = segment.name
         try:
-            services.segment_delete(segment=segment)
+            segments.segment_delete(segment=segment)
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
             return redirect("crm:segment_detail", pk=segment.pk)
@@ -120,9 +120,9 @@ def _segment_form(request, *, segment: Segment | None):
         fields = {key: form.cleaned_data[key] for key in ("name", "description", "rule")}
         try:
             if segment:
-                services.segment_update(segment=segment, **fields)
+                segments.segment_update(segment=segment, **fields)
             else:
-                segment = services.segment_create(workspace=request.workspace, actor=request.user, **fields)
+                segment = segments.segment_create(workspace=request.workspace, actor=request.user, **fields)
         except ValidationError as error:
             form.add_error(None, error)
         else:

@@ -26,7 +26,8 @@ from crm.wechat.base import (
     on_results,
     report_results,
 )
-from crm.wechat import manual, outbox  # noqa: F401  (each registers its channel)
+from crm.wechat import outbox  # noqa: F401  (registers its channel)
+from crm.wechat.manual import manual_send_mark  # the manual channel registers itself on import too
 
 __all__ = [
     "Channel",
@@ -35,6 +36,7 @@ __all__ = [
     "Outcome",
     "Result",
     "channel_for",
+    "manual_send_mark",
     "on_results",
     "report_results",
 ]

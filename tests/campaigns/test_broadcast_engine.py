@@ -348,9 +348,9 @@ def test_through_the_manual_channel_each_customer_becomes_a_card_due_today(send,
     assert broadcast.status == Broadcast.Status.FINISHED  # handed over; the staff report the rest
 
     first, second = cards.order_by("id")[:2]
-    assert crm_services.manual_send_mark(send=first, status=ManualSend.Status.SENT, actor=owner.user)
-    assert not crm_services.manual_send_mark(send=first, status=ManualSend.Status.SENT, actor=owner.user)
-    crm_services.manual_send_mark(send=second, status=ManualSend.Status.SKIPPED, actor=owner.user)
+    assert wechat.manual_send_mark(send=first, status=ManualSend.Status.SENT, actor=owner.user)
+    assert not wechat.manual_send_mark(send=first, status=ManualSend.Status.SENT, actor=owner.user)
+    wechat.manual_send_mark(send=second, status=ManualSend.Status.SKIPPED, actor=owner.user)
     progress = services.broadcast_progress(broadcast=broadcast)
     assert progress["by_status"] == {"pending": 3, "sent": 1, "skipped": 1}
     assert progress["skipped"] == {"by_staff": 1}

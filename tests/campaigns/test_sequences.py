@@ -9,6 +9,7 @@ from django.utils import timezone
 from campaigns import sequences
 from campaigns.models import Enrolment, FollowUpTask, Sequence, SequenceStep, StepRun
 from crm import services as crm_services
+from crm import wechat
 from crm.models import ContactTag, ManualSend, OutboxMessage, WeChatAccount
 from tests.factories import ContactFactory, CustomerGroupFactory, OrderFactory, TagFactory, WorkspaceFactory
 
@@ -172,7 +173,7 @@ def test_through_the_manual_channel_a_step_waits_on_the_staffs_card(welcome, new
     sequences.sequences_tick(at=timezone.now() + timedelta(seconds=1))
     run = StepRun.objects.get()
     assert run.status == StepRun.Status.PENDING
-    crm_services.manual_send_mark(send=ManualSend.objects.get(), status=ManualSend.Status.SENT, actor=owner.user)
+    wechat.manual_send_mark(send=ManualSend.objects.get(), status=ManualSend.Status.SENT, actor=owner.user)
     run.refresh_from_db()
     assert run.status == StepRun.Status.DONE
 

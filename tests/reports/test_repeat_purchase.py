@@ -16,7 +16,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from crm import services
+from crm import segments
 from crm.models import Order
 from reports.selectors import ReportFilter, median_of_counts, repeat_purchase
 from tests.factories import WeChatAccountFactory
@@ -65,7 +65,7 @@ def test_it_narrows_by_channel_account_and_segment(workspace, book):
         since=Q1.since, until=Q1.until, account_id=other_account.pk))
     assert (by_account.customers, by_account.revenue) == (1, Decimal("280.00"))
 
-    big_spenders = services.segment_create(workspace=workspace, name="大客户", rule={"version": 1, "root": {
+    big_spenders = segments.segment_create(workspace=workspace, name="大客户", rule={"version": 1, "root": {
         "op": "and", "children": [{"field": "total_spent", "op": ">=", "amount": "290"}]}})
     by_segment = repeat_purchase(workspace=workspace, filters=ReportFilter(
         since=Q1.since, until=Q1.until, segment_id=big_spenders.pk))
