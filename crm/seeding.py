@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import random
 from bisect import bisect
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 
-from crm import selectors, services
+from crm import bulkload, selectors, services
 from crm.models import (
     Contact,
     ContactTag,
@@ -49,7 +49,7 @@ DEFAULT_REFERENCE = datetime(2026, 11, 1, 20, 0, tzinfo=ZoneInfo("Asia/Shanghai"
 BATCH_SIZE = 20_000  # contacts per generated batch, written in one transaction (or savepoint)
 BULK_CREATE_BATCH_SIZE = 500  # rows per INSERT on databases without COPY
 # On PostgreSQL a seed of this many contacts, at least as many as the database holds already, is loaded with the
-# big tables' indexes and constraints set aside (see _indexes_set_aside).
+# big tables' indexes and constraints set aside (see crm.bulkload.indexes_set_aside).
 BULK_LOAD_MIN_CONTACTS = 100_000
 BULK_LOAD_TABLES = ("crm_contact", "crm_contacttag", "crm_order")
 GROUP_CAPACITY = 500  # a WeChat group chat holds at most 500 people
@@ -277,7 +277,8 @@ def seed_workspace(
     bulk_load = postgresql and contacts >= BULK_LOAD_MIN_CONTACTS and contacts >= Contact.objects.count()
     done = 0
     # A bulk load is one transaction (all or nothing); otherwise each batch commits on its own.
-    with transaction.atomic() if bulk_load else nullcontext(), _indexes_set_aside() if bulk_load else nullcontext():
+    set_aside = bulkload.indexes_set_aside(BULK_LOAD_TABLES) if bulk_load else nullcontext()
+    with transaction.atomic() if bulk_load else nullcontext(), set_aside:
         for batch in rows:
             with transaction.atomic():
                 write(workspace.pk, batch, result)
@@ -610,48 +611,25 @@ def _wechat_id(rng: random.Random) -> str:
 
 def _write_copy(workspace_id: int, batch: _Batch, result: SeedResult) -> None:
     """PostgreSQL: reserve the batch's contact ids from the sequence, then COPY every table's rows."""
-    ids = reserve_ids("crm_contact", len(batch.contacts))
+    ids = bulkload.reserve_ids("crm_contact", len(batch.contacts))
     with connection.cursor() as cursor:
         pg = cursor.connection  # the psycopg connection under Django's wrapper
         with pg.cursor() as raw:
-            _copy(raw, "crm_contact",
+            bulkload.copy_with(raw, "crm_contact",
                   ("id", "workspace_id", *CONTACT_FIELDS, "avatar", "external_id", "created_at", "updated_at"),
                   ((ids[i], workspace_id, *row, "", "", row[8], row[8]) for i, row in enumerate(batch.contacts)))
-            _copy(raw, "crm_contacttag", ("content_object_id", "tag_id", "created_at"),
+            bulkload.copy_with(raw, "crm_contacttag", ("content_object_id", "tag_id", "created_at"),
                   ((ids[i], tag_id, at) for i, tag_id, at in batch.tags))
-            _copy(raw, "crm_order",
+            bulkload.copy_with(raw, "crm_order",
                   ("workspace_id", "contact_id", "amount", "placed_at", "channel", "items", "external_id",
                    "created_at"),
                   ((workspace_id, ids[i], amount, placed, channel, items, ext, placed)
                    for i, amount, placed, channel, items, ext in batch.orders))
-            _copy(raw, "crm_groupmembership", ("contact_id", "group_id", "joined_at"),
+            bulkload.copy_with(raw, "crm_groupmembership", ("contact_id", "group_id", "joined_at"),
                   ((ids[i], group_id, at) for i, group_id, at in batch.memberships))
-            _copy(raw, "crm_timelineevent", ("workspace_id", "contact_id", "kind", "body", "occurred_at"),
+            bulkload.copy_with(raw, "crm_timelineevent", ("workspace_id", "contact_id", "kind", "body", "occurred_at"),
                   ((workspace_id, ids[i], kind, body, at) for i, kind, body, at in batch.events))
     _count(batch, result)
-
-
-def reserve_ids(table: str, count: int) -> list[int]:
-    """PostgreSQL: `count` new ids from the table's id sequence, so that the rows naming them (tags, orders,
-    events) can be written by COPY in the same transaction. Shared with the import (crm.imports.writing)."""
-    if not count:
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count])
-        return [row[0] for row in cursor.fetchall()]
-
-
-def copy_rows(table: str, columns: tuple[str, ...], rows) -> None:
-    """PostgreSQL: COPY `rows` (tuples in the order of `columns`) into `table` on Django's connection, inside its
-    current transaction. Shared with the import (crm.imports.writing)."""
-    with connection.cursor() as cursor, cursor.connection.cursor() as raw:  # the psycopg cursor under Django's
-        _copy(raw, table, columns, rows)
-
-
-def _copy(cursor, table: str, columns: tuple[str, ...], rows) -> None:
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
 
 
 def _write_bulk_create(workspace_id: int, batch: _Batch, result: SeedResult) -> None:
@@ -697,45 +675,6 @@ def _count(batch: _Batch, result: SeedResult) -> None:
     result.orders += len(batch.orders)
     result.group_members += len(batch.memberships)
     result.timeline_events += len(batch.events)
-
-
-@contextmanager
-def _indexes_set_aside():
-    """Drop the secondary indexes and the unique and foreign-key constraints of the big tables, and make them again
-    at the end: one sorted index build is far cheaper than ten million index insertions that no longer fit in the
-    server's cache, and one join checks a foreign key for ten million rows faster than a trigger per row.
-
-    Only inside the load's transaction (DDL is transactional in PostgreSQL): if the load fails, the indexes come
-    back with the rollback. The tables are locked against other sessions until the load commits, so this is for
-    loading a database (a benchmark, a demo), not for a busy server."""
-    tables = list(BULK_LOAD_TABLES)
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
-        cursor.execute(
-            """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
-               WHERE conrelid = ANY(%s::regclass[]) AND contype IN ('u', 'f') ORDER BY contype DESC, conname""",
-            [tables],
-        )
-        constraints = cursor.fetchall()  # unique constraints first: a foreign key may rely on one
-        cursor.execute(
-            """SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index i
-               WHERE indrelid = ANY(%s::regclass[]) AND NOT indisprimary
-                 AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid
-                                 AND c.conrelid = i.indrelid AND c.contype IN ('u', 'x'))
-               ORDER BY 1""",
-            [tables],
-        )
-        indexes = cursor.fetchall()
-        for table, name, _ in reversed(constraints):
-            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
-        for name, _ in indexes:
-            cursor.execute(f"DROP INDEX {name}")
-    yield
-    with connection.cursor() as cursor:
-        for _, definition in indexes:
-            cursor.execute(definition)
-        for table, name, definition in constraints:
-            cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}")
 
 
 def _analyze() -> None:

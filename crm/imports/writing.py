@@ -7,7 +7,7 @@ tags each, a timeline event per tag and one per contact):
   phone) for the whole batch, read as tuples: no model instances.
 - Rows are matched and merged in Python, into plain dicts (_Target), not Contact instances: building 100,000
   model instances cost more than writing them.
-- New rows go to PostgreSQL with COPY (crm.seeding's copy_rows, which the seed uses too): one stream per table and
+- New rows go to PostgreSQL with COPY (crm.bulkload.copy_rows, which the seed uses too): one stream per table and
   batch instead of a parsed and planned multi-row INSERT per thousand rows. The new contacts' ids are reserved
   from the table's sequence first, so their tags and timeline events can name them in the same transaction. Other
   databases (SQLite) get bulk_create, which returns the ids.
@@ -33,7 +33,7 @@ from django.db.models import Model, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm import attribution, events, imports, seeding, selectors, services
+from crm import attribution, bulkload, events, imports, selectors, services
 from crm.imports.mapping import CONTACT_IDENTITY
 from crm.imports.parsing import (
     _GENDERS,
@@ -101,13 +101,13 @@ def _insert(model: type[Model], columns: tuple[str, ...], rows: list[tuple], *, 
     table, quote = model._meta.db_table, connection.ops.quote_name
     names = tuple(quote(model._meta.get_field(name).column) for name in columns)
     if not ignore_conflicts:
-        seeding.copy_rows(table, names, rows)
+        bulkload.copy_rows(table, names, rows)
         return
     staging, listed = f"import_{table}", ", ".join(names)
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{staging}")
         cursor.execute(f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {listed} FROM {table} WITH NO DATA")
-        seeding.copy_rows(staging, names, rows)
+        bulkload.copy_rows(staging, names, rows)
         cursor.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {staging} ON CONFLICT DO NOTHING")
 
 
@@ -118,9 +118,9 @@ def _insert_with_ids(model: type[Model], columns: tuple[str, ...], rows: list[tu
         return []
     if _postgresql():
         table, quote = model._meta.db_table, connection.ops.quote_name
-        ids = seeding.reserve_ids(table, len(rows))
+        ids = bulkload.reserve_ids(table, len(rows))
         names = ("id", *(quote(model._meta.get_field(name).column) for name in columns))
-        seeding.copy_rows(table, names, ((pk, *row) for pk, row in zip(ids, rows)))
+        bulkload.copy_rows(table, names, ((pk, *row) for pk, row in zip(ids, rows)))
         return ids
     created = model.objects.bulk_create([model(**dict(zip(columns, row))) for row in rows], batch_size=imports.BATCH_SIZE)
     return [obj.pk for obj in created]

@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from crm import events, imports, seeding, tasks
+from crm import bulkload, events, imports, tasks
 from crm.imports import ImportSpec, writing
 from crm.models import Contact, ContactTag, ImportJob, Member, Order, TimelineEvent
 from tests.factories import (
@@ -363,14 +363,14 @@ def test_a_limited_staff_member_imports_into_their_account_and_matches_only_thei
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY is PostgreSQL's")
 def test_on_postgresql_new_contacts_their_tags_and_events_are_written_with_copy(workspace, monkeypatch):
     copied = []
-    original = seeding.copy_rows
+    original = bulkload.copy_rows
 
     def spy(table, columns, rows):
         rows = list(rows)
         copied.append((table, len(rows)))
         original(table, columns, rows)
 
-    monkeypatch.setattr(seeding, "copy_rows", spy)
+    monkeypatch.setattr(bulkload, "copy_rows", spy)
     ContactFactory(workspace=workspace, wechat_id="wx_there")
     data = csv_bytes([["wechat", "nickname", "tags"], ["wx_1", "甲", "VIP，老客"], ["wx_2", "乙", ""], ["wx_there", "丙", "VIP"]])
     result = run(workspace, "contacts", data)

@@ -1,0 +1,69 @@
+"""Writing many rows on PostgreSQL: ids reserved from a table's sequence, COPY on Django's connection, and a big
+table's indexes set aside during a load. The seed (crm.seeding) and the import (crm.imports.writing) use them."""
+
+from contextlib import contextmanager
+
+from django.db import connection
+
+
+def reserve_ids(table: str, count: int) -> list[int]:
+    """PostgreSQL: `count` new ids from the table's id sequence, so that the rows naming them (tags, orders,
+    events) can be written by COPY in the same transaction."""
+    if not count:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def copy_rows(table: str, columns: tuple[str, ...], rows) -> None:
+    """PostgreSQL: COPY `rows` (tuples in the order of `columns`) into `table` on Django's connection, inside its
+    current transaction."""
+    with connection.cursor() as cursor, cursor.connection.cursor() as raw:  # the psycopg cursor under Django's
+        copy_with(raw, table, columns, rows)
+
+
+def copy_with(cursor, table: str, columns: tuple[str, ...], rows) -> None:
+    """COPY through a psycopg cursor the caller holds (several tables in a row on one cursor)."""
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+@contextmanager
+def indexes_set_aside(tables: tuple[str, ...]):
+    """Drop the secondary indexes and the unique and foreign-key constraints of the big tables, and make them again
+    at the end: one sorted index build is far cheaper than ten million index insertions that no longer fit in the
+    server's cache, and one join checks a foreign key for ten million rows faster than a trigger per row.
+
+    Only inside the load's transaction (DDL is transactional in PostgreSQL): if the load fails, the indexes come
+    back with the rollback. The tables are locked against other sessions until the load commits, so this is for
+    loading a database (a benchmark, a demo), not for a busy server."""
+    tables = list(tables)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+        cursor.execute(
+            """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+               WHERE conrelid = ANY(%s::regclass[]) AND contype IN ('u', 'f') ORDER BY contype DESC, conname""",
+            [tables],
+        )
+        constraints = cursor.fetchall()  # unique constraints first: a foreign key may rely on one
+        cursor.execute(
+            """SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index i
+               WHERE indrelid = ANY(%s::regclass[]) AND NOT indisprimary
+                 AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid
+                                 AND c.conrelid = i.indrelid AND c.contype IN ('u', 'x'))
+               ORDER BY 1""",
+            [tables],
+        )
+        indexes = cursor.fetchall()
+        for table, name, _ in reversed(constraints):
+            cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {connection.ops.quote_name(name)}")
+        for name, _ in indexes:
+            cursor.execute(f"DROP INDEX {name}")
+    yield
+    with connection.cursor() as cursor:
+        for _, definition in indexes:
+            cursor.execute(definition)
+        for table, name, definition in constraints:
+            cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}")
