@@ -1,9 +1,12 @@
-"""Broadcast fixtures: a workspace with accounts on the outbox channel and a few tagged customers."""
+"""Broadcast fixtures: a workspace with accounts on the outbox channel and a few tagged customers, a broadcast that
+is sending, and the helpers the page tests share."""
 
 from datetime import time
 
 import pytest
+from django.urls import reverse
 
+from campaigns import services, tasks
 from campaigns.models import Broadcast, MessagingSettings
 from crm.models import WeChatAccount
 from tests.factories import ContactFactory, TagFactory, WeChatAccountFactory, tag_contact
@@ -39,3 +42,33 @@ def make_broadcast(workspace, *, text="{备注名}，新品到了", **audience) 
 @pytest.fixture
 def broadcast(workspace, buyers):
     return make_broadcast(workspace, tags=[buyers["tag"].pk])
+
+
+# Pages speak Chinese by default; these tests read English messages.
+ENGLISH = {"HTTP_ACCEPT_LANGUAGE": "en"}
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def html(response) -> str:
+    return response.content.decode()
+
+
+def detail(client, broadcast, **extra):
+    return client.get(reverse("campaigns:broadcast_detail", args=[broadcast.pk]), **ENGLISH, **extra)
+
+
+@pytest.fixture
+def held_chunks(monkeypatch):
+    """Chunk tasks collected instead of run: run them one by one, or leave a broadcast SENDING."""
+    queued = []
+    monkeypatch.setattr(tasks.deliveries_send_chunk, "delay", lambda *args: queued.append(args))
+    return queued
+
+
+@pytest.fixture
+def sending(broadcast, held_chunks, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.broadcast_send(broadcast=broadcast)
+    broadcast.refresh_from_db()
+    assert broadcast.status == Broadcast.Status.SENDING
+    return broadcast

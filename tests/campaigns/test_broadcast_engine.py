@@ -42,14 +42,6 @@ def send(django_capture_on_commit_callbacks):
     return run
 
 
-@pytest.fixture
-def held_chunks(monkeypatch):
-    """Chunk tasks collected instead of run, to run them one by one."""
-    queued = []
-    monkeypatch.setattr(tasks.deliveries_send_chunk, "delay", lambda *args: queued.append(args))
-    return queued
-
-
 def outbox_refs(broadcast):
     return sorted(OutboxMessage.objects.filter(workspace=broadcast.workspace).values_list("contact_id", flat=True))
 
