@@ -148,7 +148,7 @@ def machine(database_version: str) -> dict:
         "cpus": run("nproc"),
         "cpu": cpu,
         "memory": f"{memory_kb / 1024 / 1024:.0f} GiB",
-        "postgresql": database_version,
+        "database": database_version,
         "python": platform.python_version(),
         "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "commit": run("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"),
@@ -229,7 +229,7 @@ def write_doc(rows, scenario, cold_ms, count_text, info, args) -> None:
         "",
         f"- Machine: {info['cpus']} CPUs ({info['cpu']}), {info['memory']} memory; load average "
         f"{info['load']} (other work on the machine shares the CPUs).",
-        f"- {info['postgresql']}; {args.settings}",
+        f"- {info['database']}; {args.settings}",
         f"- Python {info['python']}, gunicorn 2 sync workers, Redis cache, DEBUG off; wrk, the server and "
         "PostgreSQL share the same CPUs.",
         f"- Data: {scenario['contacts']:,} contacts in the workspace (crm_seed). Seed: {seed}",

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import os
-import platform
 import random
 import re
 import sqlite3
@@ -36,12 +35,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+from tests.bench.bench import machine  # noqa: E402  (after the path: the project's root)
+
 DOC = ROOT / "docs" / "performance.md"
 OUT = ROOT / "var" / "bench"
 MARKERS = {
@@ -394,28 +395,6 @@ def copy_floor(slug: str) -> dict | None:
 
 
 # The report ------------------------------------------------------------------------------------------------------
-
-
-def machine(version: str) -> dict:
-    def run(*command):
-        try:
-            return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return "?"
-
-    cpu = next((line.split(":", 1)[1].strip() for line in run("lscpu").splitlines() if line.startswith("Model name")), "?")
-    memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                     if line.startswith("MemTotal"))
-    return {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpus": run("nproc"),
-        "cpu": cpu,
-        "memory": f"{memory_kb / 1024 / 1024:.0f} GiB",
-        "database": version,
-        "python": platform.python_version(),
-        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "commit": run("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"),
-    }
 
 
 LABELS = {

@@ -285,7 +285,7 @@ def render(vendor, info, data, rows, warm) -> str:
         "",
         f"- Machine: {info['cpus']} CPUs ({info['cpu']}), {info['memory']} memory; load average {info['load']} "
         "(other work on the machine shares the CPUs).",
-        f"- {info['postgresql']}.",
+        f"- {info['database']}.",
         f"- Python {info['python']}, Django's cache: {cache}.",
         f"- Data: {data['contacts']:,} contacts in the workspace (crm_seed --seed 1), {data['tags']:,} tags on "
         f"contacts, {data['orders']:,} orders; database `{data['database']}`.",
