@@ -103,3 +103,8 @@ class MassSend(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workspace", "batch_key"], name="wecom_mass_send_unique_batch")]
+
+
+# The models of the sync and of sending live in their own modules; Django finds every model through this one.
+from wecom.sending_models import *  # noqa: E402,F401,F403
+from wecom.sync_models import *  # noqa: E402,F401,F403

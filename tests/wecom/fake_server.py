@@ -4,6 +4,9 @@
     server.fail_next("externalcontact/add_msg_template", 45009, 45009)   # the next two calls hit the limit
     server.expire_tokens()                                               # issued tokens answer 42001
     server.refuse_customers("wm_gone")                                   # add_msg_template puts it in fail_list
+    server.route("externalcontact/list", handler)                        # handler(params, body) -> answer
+
+The calls of each part (sync, sending) are routed by the part's own module of the tests (a fixture calls route).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class FakeWeCom:
             self.issued = 0
             self.failures: dict[str, list[int]] = defaultdict(list)
             self.refused: set[str] = set()
+            self.routes: dict = {}
 
     @property
     def url(self) -> str:
@@ -58,6 +62,11 @@ class FakeWeCom:
         with self.lock:
             self.refused.update(external_userids)
 
+    def route(self, path: str, handler) -> None:
+        """Answer cgi-bin/<path> with handler(params, body), called under the server's lock."""
+        with self.lock:
+            self.routes[path] = handler
+
     def calls_to(self, path: str) -> list[tuple[dict, dict | None]]:
         with self.lock:
             return [(params, body) for called, params, body in self.calls if called == path]
@@ -74,6 +83,8 @@ class FakeWeCom:
                 return self._gettoken(params)
             if params.get("access_token") not in self.valid_tokens:
                 return {"errcode": 42001, "errmsg": "access_token expired"}
+            if path in self.routes:
+                return self.routes[path](params, body or {})
             if path == "externalcontact/add_msg_template":
                 return self._add_msg_template(body or {})
             if path == "externalcontact/get":
