@@ -362,7 +362,10 @@ class TimelineEvent(models.Model):
         # Written by the reports' lifecycle pass; the body holds the two stage codes, "vip → dormant".
         STAGE_CHANGED = "stage_changed", _("Stage changed")
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="timeline_events")
+    # The contact's workspace, copied to scope the events: no constraint or index of its own (migration 0011).
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="timeline_events", db_constraint=False, db_index=False
+    )
     # Served by timeline_contact_time, which starts with it (see INDEX_NOTE).
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="timeline_events", db_index=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)

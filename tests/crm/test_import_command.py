@@ -6,6 +6,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
+from crm import tasks
 from crm.models import Contact, Order
 from tests.factories import WeChatAccountFactory
 
@@ -34,6 +35,16 @@ def test_it_imports_contacts_and_prints_a_summary(workspace, tmp_path):
     assert "Imported: 2 rows: 1 created, 0 updated, 0 skipped, 1 rejected" in out
     assert "line 3 rejected: 电话号码:" in out
     assert Contact.objects.get(workspace=workspace).phone == "+8613812345678"
+
+
+def test_an_import_that_created_contacts_queues_the_search_index_merge(workspace, tmp_path, monkeypatch):
+    queued = []
+    monkeypatch.setattr(tasks.search_indexes_flush, "delay", lambda: queued.append(True))
+    path = write_csv(tmp_path / "客户.csv", CONTACTS)
+    crm_import("contacts", str(path), "--workspace", workspace.slug)
+    crm_import("contacts", str(path), "--workspace", workspace.slug)  # creates nothing the second time
+    crm_import("contacts", str(path), "--workspace", workspace.slug, "--dry-run")
+    assert queued == [True]
 
 
 def test_with_dry_run_it_writes_nothing(workspace, tmp_path):

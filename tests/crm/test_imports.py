@@ -388,6 +388,31 @@ def test_on_postgresql_new_contacts_their_tags_and_events_are_written_with_copy(
     assert list(Contact.objects.get(wechat_id="wx_there").tags.names()) == ["VIP"]
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pending lists are GIN's, on PostgreSQL")
+def test_imported_contacts_are_found_by_search_before_and_after_the_search_indexes_merge(workspace, owner):
+    from crm import selectors
+    from crm.selectors import ContactFilter
+
+    data = csv_bytes([["wechat", "nickname"], *[[f"wx_{i}", f"海参张姐{i}"] for i in range(30)]])
+    assert run(workspace, "contacts", data).created == 30
+    found = lambda: selectors.contact_list(member=owner, filters=ContactFilter(q="海参张姐1")).count()  # noqa: E731
+    assert found() == 11  # 海参张姐1 and 10 to 19, read from the pending lists
+    assert bulkload.search_indexes_flush() > 0
+    assert bulkload.search_indexes_flush() == 0  # nothing left pending
+    assert found() == 11
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pending lists are GIN's, on PostgreSQL")
+def test_the_search_indexes_keep_a_large_pending_list():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relname LIKE 'contact_trgm_%%' ORDER BY relname"
+        )
+        options = dict(cursor.fetchall())
+    assert len(options) == 5
+    assert all(value == ["gin_pending_list_limit=262144"] for value in options.values())
+
+
 def test_an_import_that_grows_the_book_refreshes_the_planners_statistics_on_postgresql(workspace, monkeypatch):
     monkeypatch.setattr(imports, "BATCH_SIZE", 2)
     monkeypatch.setattr(writing, "ANALYZE_FROM", 2)

@@ -15,7 +15,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, no_translations
 from tqdm import tqdm
 
-from crm import imports
+from crm import imports, tasks
 from crm.models import ImportJob, WeChatAccount, Workspace
 
 SHOWN_REASONS = 20
@@ -69,6 +69,8 @@ class Command(BaseCommand):
             except imports.ImportFileError as error:
                 raise CommandError(f"{file}: {error}") from None
         self._report(result, dry_run, rejects)
+        if result.created and not dry_run:
+            tasks.search_indexes_flush.delay()  # the new contacts' search entries wait in pending lists (crm.bulkload)
 
     def _columns(self, kind: str, header: list[str], overrides: list[str]) -> dict[str, str]:
         columns = imports.suggest_mapping(kind, header)
