@@ -141,21 +141,43 @@ ANALYZE_FROM = 5_000  # rows an import adds to a table before it refreshes the t
 class _Statistics:
     """Keeps PostgreSQL's statistics of a table up with an import that grows it.
 
-    The batch lookups filter on the workspace and a key (phone IN (...)). The planner picks the (workspace, key)
-    index only if it knows the workspace is big; for a workspace that was new or small at the last ANALYZE it
-    believes in a handful of rows and reads all of them, through any index that starts with the workspace, for every
-    lookup: an import into an empty book got slower with every batch (its lookups took longer than its writes by
-    the 40th batch). Autovacuum catches up only a minute or more later, so the import runs ANALYZE itself, on the
-    columns the lookups filter on, each time the rows it added doubled since (5,000, 10,000, 20,000...): a few
-    tenths of a second each, a handful of times per import."""
+    The batch lookups filter on the workspace and a key (phone = ANY(...)). The planner picks the (workspace, key)
+    index only if it knows the workspace is big and the key nearly unique; for a workspace that was new or small at
+    the last ANALYZE it believes in a handful of rows and reads all of them, through any index that starts with the
+    workspace, for every lookup: an import into an empty book got slower with every batch (its lookups took longer
+    than its writes by the 40th batch). A key column never analyzed is worse: the planner's default guess for
+    `phone = ANY(5,000 values)` is the whole table, read once per key and batch. Autovacuum catches up only a
+    minute or more later, so the import runs ANALYZE itself, on the columns the lookups filter on: before the first
+    batch when one of them has no statistics at all, then each time the rows it added doubled since (5,000,
+    10,000, 20,000...): a few tenths of a second each, a handful of times per import."""
 
     def __init__(self, model: type[Model], columns: tuple[str, ...]):
         self.model, self.columns = model, columns
         self.added = self.analyzed_at = 0
+        self.checked = False
 
     def refresh(self) -> None:
-        if not _postgresql() or self.added < max(ANALYZE_FROM, 2 * self.analyzed_at):
+        if not _postgresql():
             return
+        if not self.checked:
+            self.checked = True
+            if self.missing():
+                self._analyze()
+                return
+        if self.added >= max(ANALYZE_FROM, 2 * self.analyzed_at):
+            self._analyze()
+
+    def missing(self) -> bool:
+        """Whether a column has no statistics yet (a new database, or a column added since the last ANALYZE)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*) FROM pg_stats WHERE schemaname = current_schema() AND tablename = %s "
+                "AND attname = ANY(%s)",
+                [self.model._meta.db_table, list(self.columns)],
+            )
+            return cursor.fetchone()[0] < len(self.columns)
+
+    def _analyze(self) -> None:
         quote = connection.ops.quote_name
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {quote(self.model._meta.db_table)} ({', '.join(map(quote, self.columns))})")
@@ -226,6 +248,7 @@ class _Importer:
 
 
 _MATCH_KEYS = ("external_id", "wechat_id", "phone")
+_CONTACT_LOOKUP_COLUMNS = ("workspace_id", "merged_into_id", *_MATCH_KEYS)  # what the batch lookups filter on
 _NOT_CONTACT_COLUMNS = ("tags", "referral_code")  # fields a row may map that are written elsewhere
 
 
@@ -288,7 +311,7 @@ class _ContactImporter(_Importer):
         super().__init__(*args, **kwargs)
         self.text_fields = [name for name in _CONTACT_TEXT if name in self.fields]
         self.source_of = Memo(parse_source)
-        self.contact_statistics = _Statistics(Contact, ("workspace_id", "merged_into_id"))
+        self.contact_statistics = _Statistics(Contact, _CONTACT_LOOKUP_COLUMNS)
 
     def parse(self, line, cells):
         row = _Row(line, cells)
@@ -554,6 +577,7 @@ class _OrderImporter(_Importer):
         super().__init__(*args, **kwargs)
         self.channel_of = Memo(parse_channel)
         self.order_statistics = _Statistics(Order, ("workspace_id", "import_key"))
+        self.contact_statistics = _Statistics(Contact, _CONTACT_LOOKUP_COLUMNS)  # the customers' lookups
 
     def parse(self, line, cells):
         row = _Row(line, cells)
@@ -601,6 +625,7 @@ class _OrderImporter(_Importer):
 
     def write_batch(self, rows, result):
         self.order_statistics.refresh()
+        self.contact_statistics.refresh()
         keys = {row.values["import_key"] for row in rows}
         # The "not empty" term lets SQLite use the partial unique index (workspace, import_key).
         done = set(
@@ -688,4 +713,5 @@ class _OrderImporter(_Importer):
             owner_account_id=self.spec.account.pk if self.spec.account else None,
         )
         rows = [tuple({**defaults, **values}.values()) for _line, values in customers.values()]
+        self.contact_statistics.added += len(rows)
         return dict(zip(customers, _insert_with_ids(Contact, tuple(defaults), rows)))

@@ -416,13 +416,32 @@ def test_the_search_indexes_keep_a_large_pending_list():
 def test_an_import_that_grows_the_book_refreshes_the_planners_statistics_on_postgresql(workspace, monkeypatch):
     monkeypatch.setattr(imports, "BATCH_SIZE", 2)
     monkeypatch.setattr(writing, "ANALYZE_FROM", 2)
+    monkeypatch.setattr(writing._Statistics, "missing", lambda self: False)
     rows = [["wechat"]] + [[f"wx_{i}"] for i in range(9)]
     with CaptureQueriesContext(connection) as queries:
         assert run(workspace, "contacts", csv_bytes(rows)).created == 9
     analyzed = [q["sql"] for q in queries if q["sql"].startswith("ANALYZE")]
     # Before the batches after 2, 4 and 8 new contacts (not 6: the rows added since did not double).
     expected = 3 if connection.vendor == "postgresql" else 0
-    assert analyzed == ['ANALYZE "crm_contact" ("workspace_id", "merged_into_id")'] * expected
+    columns = '("workspace_id", "merged_into_id", "external_id", "wechat_id", "phone")'
+    assert analyzed == [f'ANALYZE "crm_contact" {columns}'] * expected
+
+
+@pytest.mark.parametrize("kind", ["contacts", "orders"])
+def test_an_import_first_analyzes_lookup_columns_that_have_no_statistics_on_postgresql(workspace, monkeypatch, kind):
+    # Without statistics the planner takes `phone = ANY(5,000 phones)` for the whole table and reads all of it.
+    monkeypatch.setattr(writing._Statistics, "missing", lambda self: True)
+    data = csv_bytes([["wechat"], ["wx_1"]]) if kind == "contacts" else csv_bytes([ORDER_HEADER, ["wx_1", "2026-01-02", "9.90", "A1", "", ""]])
+    with CaptureQueriesContext(connection) as queries:
+        run(workspace, kind, data)
+    analyzed = [q["sql"] for q in queries if q["sql"].startswith('ANALYZE "crm_contact"')]
+    assert len(analyzed) == (1 if connection.vendor == "postgresql" else 0)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_stats is PostgreSQL's")
+def test_statistics_say_which_lookup_columns_were_never_analyzed():
+    statistics = writing._Statistics(Contact, ("workspace_id", "no_such_column"))
+    assert statistics.missing()
 
 
 # Orders ------------------------------------------------------------------------------------------------------------
