@@ -1,7 +1,8 @@
-"""What happens in the customer book that automation reacts to: a contact added, a tag added, an order placed or
-refunded, a customer group joined, a friend who deleted the seller, a reply. The services emit them; the campaigns
-and referrals apps listen (follow-up sequences start and stop on them, referral invites qualify or void) without crm
-importing them. Listeners run after the commit, so they never see a rolled-back change, and take plain ids.
+"""What happens in the customer book that automation reacts to: a contact added, a tag added or removed, a remark
+changed, an order placed or refunded, a customer group joined, a friend who deleted the seller, a reply. The services
+emit them; the campaigns, referrals and wecom apps listen (follow-up sequences start and stop on them, referral
+invites qualify or void, WeCom customers' tags and remarks are written to WeCom) without crm importing them.
+Listeners run after the commit, so they never see a rolled-back change, and take plain ids.
 
     events.on(events.TAG_ADDED, listener)        # listener(workspace_id=..., contact_ids=[...], tag_id=...)
     events.emit(events.TAG_ADDED, workspace_id=1, contact_ids=[2, 3], tag_id=4)
@@ -14,6 +15,8 @@ from django.db import transaction
 
 CONTACT_ADDED = "contact_added"
 TAG_ADDED = "tag_added"  # tag_id
+TAG_REMOVED = "tag_removed"  # tag_id (a channel that mirrors tags elsewhere, such as WeCom, follows both)
+REMARK_CHANGED = "remark_changed"  # the remark name or description changed
 ORDER_PLACED = "order_placed"  # order_id
 ORDER_REFUNDED = "order_refunded"  # order_id
 FRIEND_DELETED = "friend_deleted"  # the contact deleted the seller's account

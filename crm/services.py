@@ -319,6 +319,7 @@ def _unlink(*, workspace_id: int, contact_ids: list[int], tags: Sequence[Tag], a
     for tag in tags:
         removed_from = [link.content_object_id for link in links if link.tag_id == tag.pk]
         _timeline_bulk(workspace_id, removed_from, TimelineEvent.Kind.TAG_REMOVED, tag.name, actor)
+        events.emit(events.TAG_REMOVED, workspace_id=workspace_id, contact_ids=removed_from, tag_id=tag.pk)
     return len(links)
 
 
@@ -499,6 +500,7 @@ def _timeline_remark_change(*, before: Contact, after: Contact, actor) -> None:
         body=f"“{before.remark_name}” → “{after.remark_name}”",
         actor=actor,
     )
+    events.emit(events.REMARK_CHANGED, workspace_id=after.workspace_id, contact_ids=[after.pk])
 
 
 def contact_avatar_set(*, contact: Contact, upload) -> Contact:

@@ -250,6 +250,11 @@ CELERY_BEAT_SCHEDULE = {
     "reports-stages": {"task": "reports.tasks.stages_refresh_all", "schedule": 86400.0},
     # Export files older than a week are deleted (their jobs say they expired); lost running exports fail.
     "export-jobs-expire": {"task": "crm.tasks.export_jobs_expire", "schedule": 3600.0},
+    # WeCom: the full sync (staff, customers, tags, group chats; wecom.sync), mass-send results fetched into the
+    # deliveries (wecom.results), moments handed to WeCom followed up: published, likes, comments (wecom.moments).
+    "wecom-sync": {"task": "wecom.tasks.sync_all", "schedule": 6 * 60 * 60.0},
+    "wecom-mass-send-results": {"task": "wecom.tasks.mass_send_results_poll", "schedule": 300.0},
+    "wecom-moment-tasks": {"task": "wecom.tasks.moment_tasks_poll", "schedule": 600.0},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", TESTING)
 CELERY_TASK_EAGER_PROPAGATES = True

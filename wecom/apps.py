@@ -9,3 +9,6 @@ class WeComConfig(AppConfig):
 
     def ready(self):
         from wecom import channel  # noqa: F401  (registers the "wecom" channel of crm.wechat)
+        from wecom import sync_push
+
+        sync_push.listen()  # Siyu's tag and remark changes of WeCom customers go to WeCom

@@ -1,11 +1,12 @@
 """What each WeCom callback does to the customer book.
 
     add_external_contact    a customer added a staff member: the contact, its account, and where it came from
-                            (State: a referral code, a source, or a channel QR code's own label)
-    edit_external_contact   the staff member changed the remark or tags in WeCom: touched, left to the sync
+                            (State: a referral code, a source, or a channel QR code's own label); then the
+                            welcome message (WelcomeCode, wecom/welcome.py)
+    edit_external_contact   the staff member changed the remark or tags in WeCom: touched, then synced
     del_external_contact    the staff member removed the customer: timeline, lost
     del_follow_user         the customer deleted the staff member: deleted us (timeline, automation), lost
-    change_external_chat,   group chats and tags changed in WeCom: kept for the sync (a later part)
+    change_external_chat,   group chats and tags changed in WeCom: the chat, or the tag list, synced
     change_external_tag
 
 Each event is claimed with a conditional update inside the transaction that applies it, so two workers never
@@ -25,6 +26,7 @@ from django.utils.translation import gettext
 
 from crm import services
 from crm.models import Contact, WeChatAccount
+from wecom import contact_ways, welcome
 from wecom.models import CallbackEvent, WeComCredentials
 
 logger = logging.getLogger(__name__)
@@ -62,8 +64,16 @@ def _apply(event: CallbackEvent) -> str:
         handler = CONTACT_CHANGES.get(event.change_type)
         return handler(event) if handler else Status.IGNORED
     if event.event in {"change_external_chat", "change_external_tag"}:
-        return Status.AWAITING_SYNC
+        return _sync_after_commit(event)
     return Status.IGNORED
+
+
+def _sync_after_commit(event: CallbackEvent) -> str:
+    """Queue the small sync the event asks for (wecom/sync.py), which marks it done; waiting until then."""
+    from wecom.tasks import sync_for_event  # the tasks module imports this one
+
+    transaction.on_commit(lambda: sync_for_event.delay(event.pk))
+    return Status.AWAITING_SYNC
 
 
 # Finding the rows an event names -----------------------------------------------------------------------------------
@@ -137,15 +147,27 @@ def contact_added(event: CallbackEvent) -> str:
     WeComCredentials.objects.select_for_update().filter(workspace=event.workspace).first()
     account = _account_for(event)
     contact = _contact_for(event, account)
-    if contact is not None:
-        return _contact_added_again(contact, account)
     state = event.payload.get("State", "")
+    if contact is not None:
+        welcome.welcome_after_commit(event=event, contact=contact)
+        return _contact_added_again(contact, account)
     contact = services.contact_create(
         workspace=event.workspace, actor=None, owner_account=account,
-        external_id=event.payload["ExternalUserID"][:64], source=_source_of(state),
+        external_id=event.payload["ExternalUserID"][:64], source=_source_from(event, state),
     )
     _attribute(contact, state)
+    # WeCom takes a welcome message for 20 seconds after the add: sent by this task as soon as the contact is
+    # committed, not queued behind other work.
+    welcome.welcome_after_commit(event=event, contact=contact)
     return Status.DONE
+
+
+def _source_from(event: CallbackEvent, state: str) -> str:
+    """A channel QR code made in Siyu names its own source (a parcel insert: shop); else the state says it."""
+    way = contact_ways.contact_way_for_state(workspace_id=event.workspace_id, state=state)
+    if way is not None and way.participant_id is None:
+        return way.source
+    return _source_of(state)
 
 
 def _contact_added_again(contact: Contact, account: WeChatAccount | None) -> str:
@@ -165,7 +187,7 @@ def contact_edited(event: CallbackEvent) -> str:
     if contact is None:
         return Status.IGNORED
     services.contact_update(contact=contact, actor=None)  # touched; its remark and tags come with the sync
-    return Status.AWAITING_SYNC
+    return _sync_after_commit(event)
 
 
 def contact_removed_by_seller(event: CallbackEvent) -> str:

@@ -89,6 +89,8 @@ class MassSend(models.Model):
         CALLING = "calling", _("Being handed to WeCom")
         SUBMITTED = "submitted", _("Waiting for the sender")
         FAILED = "failed", _("Failed")
+        FINISHED = "finished", _("Results fetched")  # every customer's result is final (wecom/results.py)
+        EXPIRED = "expired", _("No longer followed")  # WeCom's three days passed with results still open
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     account = models.ForeignKey(WeChatAccount, on_delete=models.CASCADE, related_name="wecom_mass_sends")
@@ -100,9 +102,14 @@ class MassSend(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CALLING)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The results fetched (wecom/results.py): each external userid's final status code, reported once.
+    results = models.JSONField(default=dict, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)  # the sender confirmed it in the WeCom app
+    checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workspace", "batch_key"], name="wecom_mass_send_unique_batch")]
+        indexes = [models.Index(fields=["status", "checked_at"], name="wecom_mass_send_due")]
 
 
 # The models of the sync and of sending live in their own modules; Django finds every model through this one.

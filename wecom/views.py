@@ -86,3 +86,19 @@ def callback(request, key):
         logger.warning("WeCom callback for workspace %s refused: %s", credentials.workspace_id, refusal)
         return HttpResponse("refused", status=refusal.status, content_type="text/plain")
     return HttpResponse("success", content_type="text/plain")
+
+
+@owner_required
+@require_POST
+def wecom_sync_now(request):
+    """Queue the full sync; the htmx answer is the sync section, showing it running."""
+    from wecom import sync
+
+    if services.credentials_for(workspace=request.workspace) is None:
+        raise Http404
+    sync.sync_queue(workspace=request.workspace)
+    if request.htmx:
+        return render(request, "wecom/_sync_status.html", {"sync_rows": sync.sync_rows(workspace=request.workspace),
+                                                            "sync_queued": True})
+    messages.success(request, _("Sync started: WeCom's customers, tags and groups arrive in a few minutes."))
+    return redirect("wecom:settings")

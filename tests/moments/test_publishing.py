@@ -69,12 +69,12 @@ def test_a_post_not_due_a_draft_or_a_deleted_one_is_not_published(workspace, out
     assert publishing.publication_publish(publication_id=999_999) is False
 
 
-def test_an_account_without_a_moments_channel_fails_with_the_reason(workspace):
+def test_a_wecom_account_of_a_workspace_without_wecom_set_up_fails_with_the_reason(workspace):
     wecom = WeChatAccountFactory(workspace=workspace, channel=WeChatAccount.Channel.WECOM)
     post = due_post(workspace, [wecom])
     publishing.moments_tick()
     publication = post.publications.get()
-    assert publication.status == Publication.Status.FAILED and "cannot be published" in publication.error
+    assert publication.status == Publication.Status.FAILED and "not set up" in publication.error
 
 
 def test_publishing_now_from_the_composer_hands_the_post_over_at_once(owner_client, workspace, outbox_account,

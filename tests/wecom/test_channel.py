@@ -77,13 +77,10 @@ def test_a_link_goes_as_an_attachment(fake_wecom, credentials, seller, customers
         "title": "秋季上新", "url": "https://shop.example.com/new", "desc": "满99包邮"}}]
 
 
-def test_contacts_without_an_external_id_and_pictures_fail_with_a_reason(fake_wecom, credentials, seller, workspace,
-                                                                        customers):
+def test_contacts_without_an_external_id_fail_with_a_reason(fake_wecom, credentials, seller, workspace):
     stranger = ContactFactory(workspace=workspace, owner_account=seller, external_id="")
-    results = channel_for(seller).send(
-        messages_to([stranger], seller) + messages_to(customers[:1], seller, images=("broadcasts/a.jpg",))
-    )
-    assert [r.error for r in results] == [wecom_channel.NOT_A_WECOM_CUSTOMER, wecom_channel.NO_PICTURES_YET]
+    results = channel_for(seller).send(messages_to([stranger], seller))
+    assert [r.error for r in results] == [wecom_channel.NOT_A_WECOM_CUSTOMER]
     assert not fake_wecom.calls_to(SEND)
 
 

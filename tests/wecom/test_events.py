@@ -113,19 +113,13 @@ def test_a_customer_the_seller_removed_is_lost_with_a_note(deliver, seller, work
     assert note.kind == TimelineEvent.Kind.NOTE and "zhangsan" in note.body
 
 
-def test_an_edit_touches_the_contact_and_waits_for_the_sync(deliver, seller, workspace):
+def test_an_edit_touches_the_contact_and_syncs_it(deliver, seller, workspace, fake_wecom):
     contact = ContactFactory(workspace=workspace, external_id="wmEDIT", owner_account=seller)
     before = contact.updated_at
     deliver("edit_external_contact", UserID="zhangsan", ExternalUserID="wmEDIT")
     contact.refresh_from_db()
     assert contact.updated_at > before
-    assert CallbackEvent.objects.get().status == CallbackEvent.Status.AWAITING_SYNC
-
-
-@pytest.mark.parametrize("event", ["change_external_chat", "change_external_tag"])
-def test_group_and_tag_changes_are_kept_for_the_sync(deliver, event):
-    deliver("update", event=event, ChatId="wrCHAT", Id="etTAG")
-    assert CallbackEvent.objects.get().status == CallbackEvent.Status.AWAITING_SYNC
+    assert CallbackEvent.objects.get().status == CallbackEvent.Status.DONE  # the sync's own tests: test_sync_events
 
 
 def test_an_event_about_an_unknown_customer_is_ignored(deliver):
