@@ -168,13 +168,23 @@ def post_stats(*, post: Post) -> PostStats:
     )
 
 
-def _orders_after(*, post: Post, publication: Publication) -> dict:
-    """Orders placed within ORDERS_WINDOW of the publication by the customers its rule matches (as they are now:
-    the audience itself is not stored, a million rows for a big account)."""
-    since = publication.published_at or publication.claimed_at or post.scheduled_at
-    audience = segments.segment_contacts(
+def publication_sent_at(*, post: Post, publication: Publication) -> datetime | None:
+    """When the publication went out: published, else handed over, else planned."""
+    return publication.published_at or publication.claimed_at or post.scheduled_at
+
+
+def publication_audience(*, post: Post, publication: Publication) -> QuerySet[Contact]:
+    """The customers the publication's rule matches (as they are now: the audience itself is not stored, a million
+    rows for a big account). Also what the reports' moments effect counts from (reports.effect)."""
+    return segments.segment_contacts(
         workspace=post.workspace, rule=post_rule(post=post, account_ids=[publication.account_id])
     )
+
+
+def _orders_after(*, post: Post, publication: Publication) -> dict:
+    """Orders placed within ORDERS_WINDOW of the publication by the customers its rule matches."""
+    since = publication_sent_at(post=post, publication=publication)
+    audience = publication_audience(post=post, publication=publication)
     return Order.objects.filter(
         workspace_id=post.workspace_id, placed_at__gte=since, placed_at__lt=since + ORDERS_WINDOW,
         contact__in=audience.order_by().values("pk"),
@@ -206,11 +216,12 @@ def start_of_day(*, workspace: Workspace, day: date) -> datetime:
 
 def publications_to_post(*, member: Member, today: date) -> QuerySet[Publication]:
     """The posts handed to the staff of the accounts the member sees, due today or earlier: the "post now" cards."""
+    # Not WeCom's: WeCom asks its staff in its own app, and wecom/moments.py follows those up.
     return Publication.objects.filter(
         workspace_id=member.workspace_id, status=Publication.Status.PENDING,
         account_id__in=selectors.accounts_visible_to(member=member).values("pk"),
         post__scheduled_at__lt=start_of_day(workspace=member.workspace, day=today + timedelta(days=1)),
-    )
+    ).exclude(account__channel=WeChatAccount.Channel.WECOM)
 
 
 def publication_for_member(*, member: Member, pk: int) -> Publication | None:

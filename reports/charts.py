@@ -60,3 +60,27 @@ def heat_alpha(share: float | None) -> str:
     if share is None:
         return "0"
     return f"{min(0.7, 0.08 + share * 1.8):.2f}"
+
+
+def stacked_bar_chart(columns: list[tuple[str, list[tuple[str, object]]]], *, styles: dict) -> dict:
+    """One bar per column, its parts stacked bottom up in the order given; `styles` names and colours each part's
+    key ({key: (name, colour)}). Returns {"bars": [{"label", "total", "middle", "parts": [{"key", "name",
+    "colour", "value", "x", "y", "width", "height"}]}], "top": the tallest total}. A part of 0 draws nothing."""
+    if not columns:
+        return {"bars": [], "top": 0}
+    totals = [sum(value for _key, value in parts) for _label, parts in columns]
+    scale = _scale(totals)
+    slot = (WIDTH - 2 * PAD) / len(columns)
+    bars = []
+    for index, ((label, parts), total) in enumerate(zip(columns, totals)):
+        x, width = round(PAD + index * slot + slot * 0.15, 1), round(slot * 0.7, 1)
+        base, drawn = float(HEIGHT - PAD), []
+        for key, value in parts:
+            height = float(value) * scale
+            if height > 0:
+                name, colour = styles[key]
+                drawn.append({"key": key, "name": name, "colour": colour, "value": value, "x": x,
+                              "y": round(base - height, 1), "width": width, "height": round(height, 1)})
+            base -= height
+        bars.append({"label": label, "total": total, "middle": round(x + width / 2, 1), "parts": drawn})
+    return {"bars": bars, "top": max(totals)}

@@ -1,9 +1,12 @@
 """Every table of the reports as rows for CSV / Excel (crm.exports writes the files and its neutralise() keeps a
 cell that starts like a formula as text)."""
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.exports import neutralise
+from reports.acquisition import BUCKETS
+from reports.effect import BROADCAST
 from reports.selectors import COHORT_MONTHS_SHOWN
 
 TABLES = ("summary", "distribution", "months", "cohorts", "rfm")
@@ -69,3 +72,53 @@ def rfm_table(groups) -> tuple[list, list]:
     ]
     return header, _rows(rows)
 
+
+
+# The acquisition page's tables (reports.acquisition, reports.effect) -------------------------------------------------
+
+ACQUISITION_TABLES = ("weeks", "referral-campaigns", "effect")
+
+
+def bucket_labels() -> dict:
+    return {"referral": _("Referral"), "paid": _("Channel QR / ads"), "import": _("Import"), "organic": _("Organic")}
+
+
+def weeks_table(new_contacts) -> tuple[list, list]:
+    labels = bucket_labels()
+    header = [_("Week (from Monday)"), *[labels[bucket] for bucket in BUCKETS], _("New contacts"),
+              _("Referral share")]
+    rows = [
+        [f"{row.week:%Y-%m-%d}", *[row.counts.get(bucket, 0) for bucket in BUCKETS], row.total,
+         _percent(row.referral_share)]
+        for row in new_contacts.weeks
+    ]
+    rows.append([_("Total"), *[new_contacts.total(bucket) for bucket in BUCKETS], new_contacts.total(),
+                 _percent(new_contacts.referral_share)])
+    return header, _rows(rows)
+
+
+def referral_campaigns_table(campaigns) -> tuple[list, list]:
+    header = [_("Campaign"), _("Starts"), _("Ends"), _("Participants"), _("Invites"), _("Qualified"), _("K-factor"),
+              _("Reward cost"), _("Paid cost per customer"), _("Acquisition cost saved")]
+    rows = [
+        [row.name, f"{row.starts_at:%Y-%m-%d}", f"{row.ends_at:%Y-%m-%d}", row.participants, row.invites,
+         row.qualified, row.k_factor, row.reward_cost, row.paid_cost, row.saved]
+        for row in campaigns
+    ]
+    return header, _rows(rows)
+
+
+def effect_table(effect, *, time_zone) -> tuple[list, list]:
+    header = [_("Kind"), _("Name"), _("Sent at"), _("Days"), _("Audience size"),
+              _("Orders before"), _("Orders after"), _("Orders difference"),
+              _("Revenue before"), _("Revenue after"), _("Revenue difference"),
+              _("Ordering customers before"), _("Ordering customers after"), _("Window complete")]
+    rows = [
+        [_("Broadcast") if row.kind == BROADCAST else _("Moments"), row.name,
+         f"{timezone.localtime(row.sent_at, time_zone):%Y-%m-%d %H:%M}", row.days, row.audience,
+         row.before.orders, row.after.orders, row.orders_difference,
+         row.before.revenue, row.after.revenue, row.revenue_difference,
+         row.before.customers, row.after.customers, _("Yes") if row.complete else _("No")]
+        for row in effect.rows
+    ]
+    return header, _rows(rows)

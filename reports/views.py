@@ -1,6 +1,7 @@
 """The reports' pages: the dashboard (one page, its results also as an htmx fragment), the exports of its tables,
-"refresh now" and "save an RFM group as a segment"; the lifecycle settings (owner only) and the list of customers
-due to reorder with its follow-up button.
+"refresh now" and "save an RFM group as a segment"; the acquisition page (new contacts by source, referral
+campaigns, and the effect of broadcasts and moments posts, loaded as a fragment of its own so the page shows at
+once); the lifecycle settings (owner only) and the list of customers due to reorder with its follow-up button.
 
 Who sees them: the owner and every teammate who sees the whole book. A staff member limited to some WeChat accounts
 gets 403: the reports add up the whole workspace's sales (docs/reports.md, "Who sees the reports"). The list of
@@ -24,13 +25,17 @@ from django.views.decorators.http import require_POST
 
 from crm import exports as crm_exports
 from crm.views.access import member_required, owner_required
-from reports import charts, exports, lifecycle, reorder, rfm, rollups, selectors, services, tasks
-from reports.forms import LifecycleSettingsForm, report_filter_from_query, workspace_today
+from reports import acquisition, charts, effect, exports, lifecycle, reorder, rfm, rollups, selectors, services, tasks
+from reports.forms import (
+    LifecycleSettingsForm, acquisition_filter_from_query, report_filter_from_query, workspace_today,
+)
 from reports.orders import workspace_zone
 
 # A refresh asked for once is not asked for again within this many seconds (a reload, a second tab).
 REFRESH_DEBOUNCE_SECONDS = 300
 REORDER_PAGE_SIZE = 50
+# The weekly chart's sources, the same colours as the rest of the reports (referral green like revenue).
+BUCKET_COLOURS = {"referral": "#2f7d32", "paid": "#4a78b5", "import": "#c98a2b", "organic": "#9e9e9e"}
 
 
 def reports_member_required(view):
@@ -116,11 +121,28 @@ def _table(table: str, figures: dict) -> tuple[list, list]:
     return exports.rfm_table(figures["groups"])
 
 
+def _acquisition_table(table: str, request) -> tuple[list, list]:
+    """Only what the table needs: the weekly counts need not wait for the effect of every send."""
+    workspace = request.workspace
+    _form, filters = acquisition_filter_from_query(workspace=workspace, data=request.GET)
+    if table == "weeks":
+        return exports.weeks_table(acquisition.new_contacts_by_week(workspace=workspace, filters=filters))
+    if table == "referral-campaigns":
+        return exports.referral_campaigns_table(acquisition.referral_campaigns(workspace=workspace, filters=filters))
+    return exports.effect_table(effect.campaign_effect(workspace=workspace, filters=filters),
+                                time_zone=workspace_zone(workspace))
+
+
 @reports_member_required
 def export(request, table: str, extension: str):
-    if table not in exports.TABLES or extension not in ("csv", "xlsx"):
+    if extension not in ("csv", "xlsx"):
         raise Http404
-    header, rows = _table(table, _figures(request))
+    if table in exports.TABLES:
+        header, rows = _table(table, _figures(request))
+    elif table in exports.ACQUISITION_TABLES:
+        header, rows = _acquisition_table(table, request)
+    else:
+        raise Http404
     time_zone = request.workspace.time_zone
     filename = crm_exports.export_filename(stem=f"report-{table}", extension=extension, time_zone=time_zone)
     if extension == "csv":
@@ -133,6 +155,56 @@ def export(request, table: str, extension: str):
                                 content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@reports_member_required
+def acquisition_report(request):
+    workspace = request.workspace
+    form, filters = acquisition_filter_from_query(workspace=workspace, data=request.GET)
+    new_contacts = acquisition.new_contacts_by_week(workspace=workspace, filters=filters)
+    campaigns = acquisition.referral_campaigns(workspace=workspace, filters=filters)
+    labels = exports.bucket_labels()
+    styles = {bucket: (labels[bucket], BUCKET_COLOURS[bucket]) for bucket in acquisition.BUCKETS}
+    weeks_header, weeks_rows = exports.weeks_table(new_contacts)
+    context = {
+        "form": form,
+        "filters": filters,
+        "query": request.GET.urlencode(),
+        "new_contacts": new_contacts,
+        "referred": new_contacts.total(acquisition.REFERRAL),
+        "referral_share": weeks_rows[-1][-1],
+        # The page's table is the export's: the same cells, the last row (the total) as the footer.
+        "weeks_header": weeks_header, "weeks_rows": weeks_rows[:-1], "weeks_total": weeks_rows[-1],
+        "buckets": [(bucket, *styles[bucket]) for bucket in acquisition.BUCKETS],
+        "weeks_chart": charts.stacked_bar_chart([
+            (f"{row.week:%m-%d}", [(bucket, row.counts.get(bucket, 0)) for bucket in acquisition.BUCKETS])
+            for row in new_contacts.weeks
+        ], styles=styles),
+        "campaigns": campaigns,
+        "campaigns_total": acquisition.campaigns_total(campaigns),
+        "paid_cost": acquisition.chosen_cost(workspace=workspace, cost_id=filters.cost_id),
+        "referrals_installed": acquisition.referrals_installed(),
+    }
+    if request.htmx:
+        return render(request, "reports/_acquisition_results.html", context)
+    return render(request, "reports/acquisition.html", context)
+
+
+@reports_member_required
+def campaign_effect(request):
+    """The effect table alone: the acquisition page loads it after showing the rest (each send is a query)."""
+    workspace = request.workspace
+    _form, filters = acquisition_filter_from_query(workspace=workspace, data=request.GET)
+    page = request.GET.get("page", "")
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "reports/_effect.html", {
+        "filters": filters,
+        "query": query.urlencode(),
+        "effect": effect.campaign_effect(workspace=workspace, filters=filters,
+                                         page=int(page) if page.isdigit() else 1),
+        "max_sends": effect.MAX_SENDS,
+    })
 
 
 @require_POST

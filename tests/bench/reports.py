@@ -11,7 +11,11 @@ the database; the cache is bypassed, so every run counts from the orders or the 
 - the rollup refresh (reports.rollups.rollups_refresh: the customer rollups, the cohort cells, the RFM boundaries);
 - the cohort table and the RFM groups read from the rollups, as the dashboard reads them;
 - the dashboard's default view (the last twelve months, no filter) once the refresh job has counted it into the
-  cache (reports.rollups.default_report_warm), as a seller opening the page gets it.
+  cache (reports.rollups.default_report_warm), as a seller opening the page gets it;
+- the acquisition page's new contacts per week by source (reports.acquisition) over its default twelve weeks and
+  over a year, and the effect of one send (reports.effect.audience_orders) on an audience of 100,000 contacts (the
+  first 100,000 of the book: the seed has no broadcasts) with 7 and 14 days either side, a month before the end of
+  the seed.
 It writes rollups of the bench workspace (its own tables) and reads everything else.
 """
 
@@ -32,7 +36,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
 SLUG = os.environ.get("BENCH_WORKSPACE", "bench")
 DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench:reports:start -->", "<!-- bench:reports:end -->"
-TARGETS_MS = {"repeat_year": 1000, "cohorts": 2000}
+TARGETS_MS = {"repeat_year": 1000, "cohorts": 2000, "acquisition_weeks": 1000}
+EFFECT_AUDIENCE = 100_000
 
 
 def timed(call, runs: int) -> dict:
@@ -86,6 +91,7 @@ def main() -> None:
     page_filter = ReportFilter(*default_range(today=workspace_today(workspace)))
     repeat_purchase(workspace=workspace, filters=page_filter)
     results["repeat_cached"] = timed(lambda: repeat_purchase(workspace=workspace, filters=page_filter), args.runs)
+    results.update(acquisition_results(workspace, today, args.runs))
     report = _repeat_purchase(workspace=workspace, filters=year)
     data = {
         "contacts": Contact.objects.filter(workspace=workspace).count(),
@@ -99,6 +105,27 @@ def main() -> None:
     print(block)
     if not args.no_write:
         write_doc(block)
+
+
+def acquisition_results(workspace, today, runs: int) -> dict:
+    """The acquisition page's queries, uncached: the weekly counts and one send's effect."""
+    from crm.models import Contact
+    from crm.seeding import DEFAULT_REFERENCE
+    from reports import acquisition, effect
+
+    since, until = acquisition.default_weeks(today=today)
+    audience = Contact.objects.filter(workspace=workspace).order_by("pk").values("pk")[:EFFECT_AUDIENCE]
+    sent_at = DEFAULT_REFERENCE - timedelta(days=30)
+    return {
+        "acquisition_weeks": timed(lambda: acquisition._new_contacts_by_week(
+            workspace=workspace, since=since, until=until), runs),
+        "acquisition_year": timed(lambda: acquisition._new_contacts_by_week(
+            workspace=workspace, since=since - timedelta(weeks=40), until=until), runs),
+        "effect_7": timed(lambda: effect.audience_orders(
+            workspace=workspace, audience=audience, sent_at=sent_at, days=7), runs),
+        "effect_14": timed(lambda: effect.audience_orders(
+            workspace=workspace, audience=audience, sent_at=sent_at, days=14), runs),
+    }
 
 
 def describe_database(connection) -> str:
@@ -124,6 +151,10 @@ def render(results: dict, data: dict) -> str:
         "refresh": "rollup refresh (customers, cohort cells, RFM boundaries)",
         "cohorts": "cohort table from the rollups",
         "rfm": "RFM groups from the rollups",
+        "acquisition_weeks": "new contacts per week by source, the last twelve weeks",
+        "acquisition_year": "new contacts per week by source, fifty-two weeks",
+        "effect_7": f"one send's effect, an audience of {EFFECT_AUDIENCE:,}, 7 days either side",
+        "effect_14": f"one send's effect, an audience of {EFFECT_AUDIENCE:,}, 14 days either side",
     }
     report = data["report"]
     lines = [

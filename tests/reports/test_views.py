@@ -142,3 +142,14 @@ def test_posts_need_the_csrf_token(owner, workspace, book):
 
 def test_the_buttons_refuse_get(owner_client):
     assert owner_client.get(reverse("reports:refresh")).status_code == 405
+
+
+def test_the_acquisition_tables_share_the_export_and_refuse_an_unknown_format(owner_client):
+    assert owner_client.get(reverse("reports:export", args=["weeks", "csv"])).status_code == 200
+    assert owner_client.get(reverse("reports:export", args=["weeks", "pdf"])).status_code == 404
+
+
+def test_the_acquisition_page_starts_with_seven_days_around_a_send(owner_client):
+    response = owner_client.get(reverse("reports:acquisition"))
+    assert response.context["filters"].days == 7
+    assert '<option value="7" selected>' in response.content.decode()
