@@ -297,12 +297,18 @@ def _by_step(keys: list[tuple[int, int]]) -> dict[int, list[int]]:
 
 
 def runs_report(results: list[wechat.Result]) -> None:
-    """Outcomes reported after the send (a send-today card marked sent or skipped)."""
+    """Outcomes reported after the send: a send-today card marked sent or skipped, or WeCom's final result of a
+    mass send (sent, or failed with its reason)."""
     for outcome, status in ((wechat.Outcome.SENT, StepRun.Status.DONE), (wechat.Outcome.SKIPPED, StepRun.Status.SKIPPED)):
         keys = _run_keys(r.ref for r in results if r.outcome == outcome)
         for step_id, enrolment_ids in _by_step(keys).items():
             StepRun.objects.filter(step_id=step_id, enrolment_id__in=enrolment_ids, status=StepRun.Status.PENDING).update(
                 status=status
+            )
+    for error, refs in wechat.failures_by_error(results).items():
+        for step_id, enrolment_ids in _by_step(_run_keys(refs)).items():
+            StepRun.objects.filter(step_id=step_id, enrolment_id__in=enrolment_ids, status=StepRun.Status.PENDING).update(
+                status=StepRun.Status.FAILED, error=error
             )
 
 

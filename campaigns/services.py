@@ -425,18 +425,21 @@ def _release(messages: list[wechat.Message], claim: str, attempts: dict[int, int
 
 def deliveries_report(results: list[wechat.Result]) -> None:
     """Outcomes that arrived after the send (crm.wechat.report_results): a card of the send-today queue marked
-    sent or skipped by the staff member."""
+    sent or skipped by the staff member, or WeCom's final result of a mass send (sent, or failed with its reason)."""
     now = timezone.now()
     for outcome, status, reason in (
         (wechat.Outcome.SENT, Delivery.Status.SENT, ""),
         (wechat.Outcome.SKIPPED, Delivery.Status.SKIPPED, Delivery.SkipReason.BY_STAFF),
-        (wechat.Outcome.FAILED, Delivery.Status.FAILED, ""),
     ):
         ids = _ids(r.ref for r in results if r.outcome == outcome)
         if ids:
             Delivery.objects.filter(pk__any_of=ids, status=Delivery.Status.PENDING).update(
                 status=status, skip_reason=reason, finished_at=now
             )
+    for error, failed in wechat.failures_by_error(results).items():
+        Delivery.objects.filter(pk__any_of=_ids(failed), status=Delivery.Status.PENDING).update(
+            status=Delivery.Status.FAILED, error=error, finished_at=now
+        )
 
 
 # The tick --------------------------------------------------------------------------------------------------------------

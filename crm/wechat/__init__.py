@@ -23,6 +23,7 @@ from crm.wechat.base import (
     Outcome,
     Result,
     channel_for,
+    failures_by_error,
     on_results,
     report_results,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "Outcome",
     "Result",
     "channel_for",
+    "failures_by_error",
     "manual_send_mark",
     "on_results",
     "report_results",

@@ -74,3 +74,12 @@ def report_results(results: list[Result]) -> None:
     for listener in _LISTENERS:
         listener(results)
 
+
+def failures_by_error(results: Sequence[Result], *, max_length: int = 500) -> dict[str, list[str]]:
+    """The refs of the failed results grouped by their reason (cut to the column's length): one write per reason."""
+    failed: dict[str, list[str]] = {}
+    for result in results:
+        if result.outcome == Outcome.FAILED:
+            failed.setdefault(result.error[:max_length], []).append(result.ref)
+    return failed
+

@@ -178,6 +178,20 @@ def test_through_the_manual_channel_a_step_waits_on_the_staffs_card(welcome, new
     assert run.status == StepRun.Status.DONE
 
 
+def test_a_step_that_fails_after_the_send_is_marked_failed_with_the_reason(welcome, new_buyer_tag, customer, outbox_account, committed):
+    # WeCom reports its final results days later: "not a friend", "already got one today".
+    WeChatAccount.objects.filter(pk=outbox_account.pk).update(channel=WeChatAccount.Channel.MANUAL)
+    tag(customer, new_buyer_tag, committed)
+    sequences.sequences_tick(at=timezone.now() + timedelta(seconds=1))
+    ref = ManualSend.objects.get().ref
+    wechat.report_results([wechat.Result(ref, wechat.Outcome.FAILED, "The customer is not a friend.")])
+    run = StepRun.objects.get()
+    assert (run.status, run.error) == (StepRun.Status.FAILED, "The customer is not a friend.")
+    wechat.report_results([wechat.Result(ref, wechat.Outcome.SENT)])  # a final result stays final
+    run.refresh_from_db()
+    assert run.status == StepRun.Status.FAILED
+
+
 def test_due_steps_are_taken_in_batches(workspace, new_buyer_tag, outbox_account, committed):
     one_step = sequence_of(workspace, message("hi"), trigger_tag=new_buyer_tag)
     contacts = [ContactFactory(workspace=workspace, owner_account=outbox_account) for _ in range(7)]

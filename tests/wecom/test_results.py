@@ -64,6 +64,14 @@ def test_a_confirmed_mass_send_turns_the_deliveries_sent_or_failed(broadcast, we
     assert mass_send.results == {"wm0": 1, "wm1": 1, "wm2": 2, "wm3": 3}
 
 
+def test_a_failed_delivery_says_why_wecom_did_not_deliver_it(broadcast, wecom):
+    wecom.confirm(MassSend.objects.get().msgid, "zhangsan", {"wm0": 1, "wm1": 1, "wm2": 2, "wm3": 3})
+    results.mass_sends_poll()
+    errors = {d.contact.external_id: d.error for d in broadcast.deliveries.select_related("contact")}
+    assert errors == {"wm0": "", "wm1": "", "wm2": results.REASONS[2], "wm3": results.REASONS[3]}
+    assert results.REASONS[2] != results.REASONS[3]
+
+
 def test_the_broadcasts_progress_counts_the_results(broadcast, wecom):
     wecom.confirm(MassSend.objects.get().msgid, "zhangsan", {"wm0": 1, "wm1": 1, "wm2": 1, "wm3": 2})
     results.mass_sends_poll()
