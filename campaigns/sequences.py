@@ -84,10 +84,20 @@ def on_contact_added(*, workspace_id: int, contact_ids: list[int]) -> None:
         enrol(sequence=sequence, contact_ids=contact_ids)
 
 
-def on_tag_added(*, workspace_id: int, contact_ids: list[int], tag_id: int) -> None:
-    # Called for every tag of every batch of an import: most tags start and stop no sequence, so ask once.
-    if not Sequence.objects.filter(Q(trigger_tag_id=tag_id, active=True) | Q(exit_tag_id=tag_id)).exists():
-        return
+def on_tags_added(*, workspace_id: int, items: list[dict]) -> None:
+    """Batched (crm.events): an import batch adds dozens of tags; most start and stop no sequence, so ask once."""
+    tag_ids = {item["tag_id"] for item in items}
+    relevant = set()
+    for trigger_tag_id, exit_tag_id in Sequence.objects.filter(
+        Q(trigger_tag_id__in=tag_ids, active=True) | Q(exit_tag_id__in=tag_ids), workspace_id=workspace_id
+    ).values_list("trigger_tag_id", "exit_tag_id"):
+        relevant.update({trigger_tag_id, exit_tag_id})
+    for item in items:
+        if item["tag_id"] in relevant:
+            _tag_added(workspace_id=workspace_id, contact_ids=item["contact_ids"], tag_id=item["tag_id"])
+
+
+def _tag_added(*, workspace_id: int, contact_ids: list[int], tag_id: int) -> None:
     leaving = Enrolment.objects.filter(
         workspace_id=workspace_id, contact_id__in=contact_ids, sequence__exit_tag_id=tag_id
     )
@@ -115,7 +125,7 @@ def on_opted_out(*, workspace_id: int, contact_ids: list[int]) -> None:
 def listen() -> None:
     """Called once at start-up (CampaignsConfig.ready)."""
     events.on(events.CONTACT_ADDED, on_contact_added)
-    events.on(events.TAG_ADDED, on_tag_added)
+    events.on(events.TAG_ADDED, on_tags_added, batched=True)
     events.on(events.ORDER_PLACED, on_order_placed)
     events.on(events.GROUP_JOINED, on_group_joined)
     events.on(events.OPTED_OUT, on_opted_out)

@@ -33,12 +33,14 @@ def wecom_form(contact: Contact) -> tuple[str, str]:
     return contact.remark_name[:REMARK_MAX], contact.description[:DESCRIPTION_MAX]
 
 
-def contacts_changed_listener(*, workspace_id: int, contact_ids: list[int], **data) -> None:
-    """After the commit of a tag or remark change: queue the write to WeCom for the contacts it has."""
+def contacts_changed_listener(*, workspace_id: int, items: list[dict]) -> None:
+    """Batched (crm.events), after the commit of tag or remark changes: queue the writes to WeCom for the contacts
+    it has."""
     if writing_from_wecom() or not WeComCredentials.objects.filter(workspace_id=workspace_id).exists():
         return
+    contact_ids = {contact_id for item in items for contact_id in item["contact_ids"]}
     linked = list(
-        WeComContact.objects.filter(workspace_id=workspace_id, contact_id__in=contact_ids, gone_at__isnull=True)
+        WeComContact.objects.filter(workspace_id=workspace_id, contact_id__any_of=contact_ids, gone_at__isnull=True)
         .order_by("contact_id").values_list("contact_id", flat=True)
     )
     from wecom.tasks import push_contacts  # the tasks module imports this one
@@ -49,7 +51,7 @@ def contacts_changed_listener(*, workspace_id: int, contact_ids: list[int], **da
 
 def listen() -> None:
     for event in (crm_events.TAG_ADDED, crm_events.TAG_REMOVED, crm_events.REMARK_CHANGED):
-        crm_events.on(event, contacts_changed_listener)
+        crm_events.on(event, contacts_changed_listener, batched=True)
 
 
 def contacts_push(*, workspace_id: int, contact_ids: list[int]) -> int:

@@ -551,7 +551,7 @@ class _ContactImporter(_Importer):
         if not plan:
             return
         tags = self._tags(list(plan))
-        links, guarded, added = [], [], []
+        links, guarded, added, added_events = [], [], [], []
         for name, targets in plan.items():
             tag = tags[name]
             ids = list(dict.fromkeys(target.pk for target in targets))
@@ -564,12 +564,13 @@ class _ContactImporter(_Importer):
                 else:
                     guarded.append((contact_id, tag.pk, now))
                     added.append((contact_id, tag.name))
-            events.emit(events.TAG_ADDED, workspace_id=self.workspace.pk, contact_ids=ids, tag_id=tag.pk)
+            added_events.append({"contact_ids": ids, "tag_id": tag.pk})
         columns = ("content_object_id", "tag_id", "created_at")
         _insert(ContactTag, columns, links)
         # A book contact may have been given the tag since the batch looked (another member, another import).
         _insert(ContactTag, columns, guarded, ignore_conflicts=True)
         _timeline(self.workspace.pk, TimelineEvent.Kind.TAG_ADDED, added, self.spec.actor, now)
+        events.emit_each(events.TAG_ADDED, workspace_id=self.workspace.pk, items=added_events)
 
 
 class _OrderImporter(_Importer):

@@ -263,6 +263,22 @@ def test_a_tag_of_an_exclusive_group_replaces_the_contacts_other_tag_of_that_gro
     assert b.contact_links.count() == 1
 
 
+def test_a_batched_listener_hears_all_of_a_batchs_tags_at_once(workspace, django_capture_on_commit_callbacks):
+    calls = []
+
+    def listener(*, workspace_id, items):
+        calls.append(sorted((item["tag_id"], len(item["contact_ids"])) for item in items))
+
+    events.on(events.TAG_ADDED, listener, batched=True)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            run(workspace, "contacts", csv_bytes([["wechat", "tags"], ["wx_1", "回购，VIP"], ["wx_2", "回购"]]))
+    finally:
+        events._LISTENERS[events.TAG_ADDED].remove((listener, True))
+    tags = dict(workspace.tags.values_list("name", "pk"))
+    assert calls == [sorted([(tags["回购"], 2), (tags["VIP"], 1)])]
+
+
 def test_imported_tags_are_on_the_timeline_and_reach_automation_after_the_commit(
     workspace, django_capture_on_commit_callbacks
 ):
@@ -277,7 +293,7 @@ def test_imported_tags_are_on_the_timeline_and_reach_automation_after_the_commit
         with django_capture_on_commit_callbacks(execute=True):
             run(workspace, "contacts", csv_bytes([["wechat", "tags"], ["wx_auto", "回购"], ["wx_fresh", "回购"]]))
     finally:
-        events._LISTENERS[events.TAG_ADDED].remove(listener)
+        events._LISTENERS[events.TAG_ADDED].remove((listener, False))
     fresh = Contact.objects.get(wechat_id="wx_fresh")
     tag = workspace.tags.get(name="回购")
     assert heard == [(workspace.pk, sorted([existing.pk, fresh.pk]), tag.pk)]

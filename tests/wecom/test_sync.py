@@ -320,7 +320,7 @@ def test_only_customers_added_lately_count_as_contacts_added(corp, credentials, 
     from crm import events
 
     added = []
-    monkeypatch.setitem(events._LISTENERS, events.CONTACT_ADDED, [lambda **kw: added.extend(kw["contact_ids"])])
+    monkeypatch.setitem(events._LISTENERS, events.CONTACT_ADDED, [(lambda **kw: added.extend(kw["contact_ids"]), False)])
     corp.add_customer("zhangsan", "wmOLD", createtime=1700000000)  # 2023: the shop's history, like an import
     corp.add_customer("zhangsan", "wmNEW", createtime=int(time.time()) - 600)  # its add callback went missing
     with django_capture_on_commit_callbacks(execute=True):

@@ -133,6 +133,6 @@ def test_what_the_sync_writes_queues_no_push(contact, workspace, fake_wecom, mon
     queued = []
     monkeypatch.setattr(tasks.push_contacts, "delay", lambda *args: queued.append(args))
     with from_wecom():
-        sync_push.contacts_changed_listener(workspace_id=workspace.pk, contact_ids=[contact.pk], tag_id=1)
-    sync_push.contacts_changed_listener(workspace_id=workspace.pk, contact_ids=[contact.pk], tag_id=1)
+        sync_push.contacts_changed_listener(workspace_id=workspace.pk, items=[{"contact_ids": [contact.pk], "tag_id": 1}])
+    sync_push.contacts_changed_listener(workspace_id=workspace.pk, items=[{"contact_ids": [contact.pk], "tag_id": 1}])
     assert queued == [(workspace.pk, [contact.pk])]
