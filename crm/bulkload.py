@@ -71,7 +71,7 @@ def indexes_set_aside(tables: tuple[str, ...]):
 
 def search_indexes_flush() -> int:
     """PostgreSQL: merge the pending lists of crm_contact's GIN (trigram search) indexes into the indexes, the work
-    their 256 MB pending lists keep out of an import (migration 0011). The number of pages merged."""
+    their 64 MB pending lists keep out of an import (migration 0011). The number of pages merged."""
     if connection.vendor != "postgresql":
         return 0
     with connection.cursor() as cursor:

@@ -426,7 +426,7 @@ def test_the_search_indexes_keep_a_large_pending_list():
         )
         options = dict(cursor.fetchall())
     assert len(options) == 5
-    assert all(value == ["gin_pending_list_limit=262144"] for value in options.values())
+    assert all(value == ["gin_pending_list_limit=65536"] for value in options.values())
 
 
 def test_an_import_that_grows_the_book_refreshes_the_planners_statistics_on_postgresql(workspace, monkeypatch):
