@@ -7,7 +7,7 @@ tags each, a timeline event per tag and one per contact):
   phone) for the whole batch, read as tuples: no model instances.
 - Rows are matched and merged in Python, into plain dicts (_Target), not Contact instances: building 100,000
   model instances cost more than writing them.
-- New rows go to PostgreSQL with COPY (crm.bulkload.copy_rows, which the seed uses too): one stream per table and
+- New rows go to PostgreSQL with COPY (crm.imports.tables, on crm.bulkload as the seed): one stream per table and
   batch instead of a parsed and planned multi-row INSERT per thousand rows. The new contacts' ids are reserved
   from the table's sequence first, so their tags and timeline events can name them in the same transaction. Other
   databases (SQLite) get bulk_create, which returns the ids.
@@ -29,11 +29,11 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm import attribution, bulkload, events, imports, selectors, services
+from crm import attribution, events, selectors, services
 from crm.imports.mapping import CONTACT_IDENTITY
 from crm.imports.parsing import (
     _GENDERS,
@@ -48,6 +48,7 @@ from crm.imports.parsing import (
     parse_source,
     parse_when,
 )
+from crm.imports.tables import Statistics, insert_rows, insert_rows_with_ids, new_row, timeline_add
 from crm.models import Contact, ContactTag, Order, Tag, TimelineEvent
 
 if TYPE_CHECKING:
@@ -64,124 +65,6 @@ def import_key(*, order_id: str, customer: str, placed_at: datetime, amount: Dec
     when = placed_at.astimezone(ZoneInfo("UTC")).isoformat()
     row = "\x1f".join([customer, when, f"{amount:.2f}", items])
     return "row:" + hashlib.sha256(row.encode()).hexdigest()[:60]
-
-
-# Writing rows ----------------------------------------------------------------------------------------------------
-
-
-def _postgresql() -> bool:
-    return connection.vendor == "postgresql"
-
-
-def _new_row(model: type[Model], now: datetime, **given) -> dict[str, object]:
-    """Every column (by attname) a new row of `model` is written with, holding its default, then `given`. Columns
-    the database fills itself (only a db_default) are left out; timestamps get `now`."""
-    row = {}
-    for field in model._meta.concrete_fields:
-        if field.primary_key or (field.has_db_default() and not field.has_default()):
-            continue
-        auto = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
-        row[field.attname] = now if auto or field.default is timezone.now else field.get_default()
-    row.update(given)
-    return row
-
-
-def _insert(model: type[Model], columns: tuple[str, ...], rows: list[tuple], *, ignore_conflicts: bool = False) -> None:
-    """Write new rows (tuples in the order of `columns`, attnames): COPY on PostgreSQL, bulk_create elsewhere.
-    With ignore_conflicts a row that would break a unique constraint is left out; one such row would abort a COPY,
-    so on PostgreSQL those rows are copied into a temporary table and inserted from there, ON CONFLICT DO NOTHING."""
-    if not rows:
-        return
-    if not _postgresql():
-        model.objects.bulk_create(
-            [model(**dict(zip(columns, row))) for row in rows], batch_size=imports.BATCH_SIZE,
-            ignore_conflicts=ignore_conflicts,
-        )
-        return
-    table, quote = model._meta.db_table, connection.ops.quote_name
-    names = tuple(quote(model._meta.get_field(name).column) for name in columns)
-    if not ignore_conflicts:
-        bulkload.copy_rows(table, names, rows)
-        return
-    staging, listed = f"import_{table}", ", ".join(names)
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{staging}")
-        cursor.execute(f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {listed} FROM {table} WITH NO DATA")
-        bulkload.copy_rows(staging, names, rows)
-        cursor.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {staging} ON CONFLICT DO NOTHING")
-
-
-def _insert_with_ids(model: type[Model], columns: tuple[str, ...], rows: list[tuple]) -> list[int]:
-    """_insert() for rows others will name: their new ids, in order. On PostgreSQL the ids are taken from the
-    table's sequence before the COPY."""
-    if not rows:
-        return []
-    if _postgresql():
-        table, quote = model._meta.db_table, connection.ops.quote_name
-        ids = bulkload.reserve_ids(table, len(rows))
-        names = ("id", *(quote(model._meta.get_field(name).column) for name in columns))
-        bulkload.copy_rows(table, names, ((pk, *row) for pk, row in zip(ids, rows)))
-        return ids
-    created = model.objects.bulk_create([model(**dict(zip(columns, row))) for row in rows], batch_size=imports.BATCH_SIZE)
-    return [obj.pk for obj in created]
-
-
-def _timeline(workspace_id: int, kind: str, entries: list[tuple[int, str]], actor, now: datetime) -> None:
-    """Timeline events of one kind: (contact id, body) each."""
-    actor_id = actor.pk if actor is not None else None
-    _insert(
-        TimelineEvent, ("workspace_id", "contact_id", "kind", "body", "actor_id", "occurred_at"),
-        [(workspace_id, contact_id, kind, body, actor_id, now) for contact_id, body in entries],
-    )
-
-
-ANALYZE_FROM = 5_000  # rows an import adds to a table before it refreshes the table's statistics the first time
-
-
-class _Statistics:
-    """Keeps PostgreSQL's statistics of a table up with an import that grows it.
-
-    The batch lookups filter on the workspace and a key (phone = ANY(...)). The planner picks the (workspace, key)
-    index only if it knows the workspace is big and the key nearly unique; for a workspace that was new or small at
-    the last ANALYZE it believes in a handful of rows and reads all of them, through any index that starts with the
-    workspace, for every lookup: an import into an empty book got slower with every batch (its lookups took longer
-    than its writes by the 40th batch). A key column never analyzed is worse: the planner's default guess for
-    `phone = ANY(5,000 values)` is the whole table, read once per key and batch. Autovacuum catches up only a
-    minute or more later, so the import runs ANALYZE itself, on the columns the lookups filter on: before the first
-    batch when one of them has no statistics at all, then each time the rows it added doubled since (5,000,
-    10,000, 20,000...): a few tenths of a second each, a handful of times per import."""
-
-    def __init__(self, model: type[Model], columns: tuple[str, ...]):
-        self.model, self.columns = model, columns
-        self.added = self.analyzed_at = 0
-        self.checked = False
-
-    def refresh(self) -> None:
-        if not _postgresql():
-            return
-        if not self.checked:
-            self.checked = True
-            if self.missing():
-                self._analyze()
-                return
-        if self.added >= max(ANALYZE_FROM, 2 * self.analyzed_at):
-            self._analyze()
-
-    def missing(self) -> bool:
-        """Whether a column has no statistics yet (a new database, or a column added since the last ANALYZE)."""
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT COUNT(*) FROM pg_stats WHERE schemaname = current_schema() AND tablename = %s "
-                "AND attname = ANY(%s)",
-                [self.model._meta.db_table, list(self.columns)],
-            )
-            return cursor.fetchone()[0] < len(self.columns)
-
-    def _analyze(self) -> None:
-        quote = connection.ops.quote_name
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {quote(self.model._meta.db_table)} ({', '.join(map(quote, self.columns))})")
-        self.analyzed_at = self.added
 
 
 # The importers ---------------------------------------------------------------------------------------------------
@@ -311,7 +194,7 @@ class _ContactImporter(_Importer):
         super().__init__(*args, **kwargs)
         self.text_fields = [name for name in _CONTACT_TEXT if name in self.fields]
         self.source_of = Memo(parse_source)
-        self.contact_statistics = _Statistics(Contact, _CONTACT_LOOKUP_COLUMNS)
+        self.contact_statistics = Statistics(Contact, _CONTACT_LOOKUP_COLUMNS)
 
     def parse(self, line, cells):
         row = _Row(line, cells)
@@ -368,7 +251,7 @@ class _ContactImporter(_Importer):
         self._update(plan.changed, now)
         fresh = {target.pk for target in plan.new}
         self._add_tags(plan.tags, fresh, now)
-        _timeline(
+        timeline_add(
             self.workspace.pk, TimelineEvent.Kind.IMPORTED,
             [(target.pk, self._imported_note(target, line, fresh)) for target, line in plan.imported],
             self.spec.actor, now,
@@ -514,14 +397,14 @@ class _ContactImporter(_Importer):
         """Write the new contacts and give their targets the ids."""
         if not targets:
             return
-        defaults = _new_row(
+        defaults = new_row(
             Contact, now, workspace_id=self.workspace.pk,
             owner_account_id=self.spec.account.pk if self.spec.account else None,
         )
         columns = tuple(defaults)
         # {**defaults, **values} keeps the defaults' column order: a target's values are all Contact fields.
         rows = [tuple({**defaults, **target.values}.values()) for target in targets]
-        for target, pk in zip(targets, _insert_with_ids(Contact, columns, rows)):
+        for target, pk in zip(targets, insert_rows_with_ids(Contact, columns, rows)):
             target.pk = pk
         self.contact_statistics.added += len(targets)
 
@@ -566,10 +449,10 @@ class _ContactImporter(_Importer):
                     added.append((contact_id, tag.name))
             added_events.append({"contact_ids": ids, "tag_id": tag.pk})
         columns = ("content_object_id", "tag_id", "created_at")
-        _insert(ContactTag, columns, links)
+        insert_rows(ContactTag, columns, links)
         # A book contact may have been given the tag since the batch looked (another member, another import).
-        _insert(ContactTag, columns, guarded, ignore_conflicts=True)
-        _timeline(self.workspace.pk, TimelineEvent.Kind.TAG_ADDED, added, self.spec.actor, now)
+        insert_rows(ContactTag, columns, guarded, ignore_conflicts=True)
+        timeline_add(self.workspace.pk, TimelineEvent.Kind.TAG_ADDED, added, self.spec.actor, now)
         events.emit_each(events.TAG_ADDED, workspace_id=self.workspace.pk, items=added_events)
 
 
@@ -577,8 +460,8 @@ class _OrderImporter(_Importer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.channel_of = Memo(parse_channel)
-        self.order_statistics = _Statistics(Order, ("workspace_id", "import_key"))
-        self.contact_statistics = _Statistics(Contact, _CONTACT_LOOKUP_COLUMNS)  # the customers' lookups
+        self.order_statistics = Statistics(Order, ("workspace_id", "import_key"))
+        self.contact_statistics = Statistics(Contact, _CONTACT_LOOKUP_COLUMNS)  # the customers' lookups
 
     def parse(self, line, cells):
         row = _Row(line, cells)
@@ -674,8 +557,8 @@ class _OrderImporter(_Importer):
             return
         now = timezone.now()
         created = self._create_customers(new_customers, now)
-        defaults = _new_row(Order, now, workspace_id=self.workspace.pk, created_by_id=getattr(self.spec.actor, "pk", None))
-        _insert(Order, tuple(defaults), [
+        defaults = new_row(Order, now, workspace_id=self.workspace.pk, created_by_id=getattr(self.spec.actor, "pk", None))
+        insert_rows(Order, tuple(defaults), [
             tuple({
                 **defaults, "contact_id": contact_id or created[customer_key], "amount": values["amount"],
                 "placed_at": values["placed_at"], "channel": values["channel"], "items": values["items"],
@@ -684,7 +567,7 @@ class _OrderImporter(_Importer):
             for values, contact_id, customer_key in orders
         ], ignore_conflicts=True)  # an order another import of the same file committed meanwhile is left alone
         self.order_statistics.added += len(orders)
-        _timeline(
+        timeline_add(
             self.workspace.pk, TimelineEvent.Kind.IMPORTED,
             [(created[customer_key], f"{self.spec.file_name} #{line}") for customer_key, (line, _v) in new_customers.items()],
             self.spec.actor, now,
@@ -709,10 +592,10 @@ class _OrderImporter(_Importer):
 
     def _create_customers(self, customers: dict[str, tuple[int, dict]], now: datetime) -> dict[str, int]:
         """Write the batch's new customers as contacts; customer → the contact's id."""
-        defaults = _new_row(
+        defaults = new_row(
             Contact, now, workspace_id=self.workspace.pk,
             owner_account_id=self.spec.account.pk if self.spec.account else None,
         )
         rows = [tuple({**defaults, **values}.values()) for _line, values in customers.values()]
         self.contact_statistics.added += len(rows)
-        return dict(zip(customers, _insert_with_ids(Contact, tuple(defaults), rows)))
+        return dict(zip(customers, insert_rows_with_ids(Contact, tuple(defaults), rows)))

@@ -9,10 +9,8 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
-from crm import bulkload, events, imports, tasks
+from crm import events, imports, tasks
 from crm.imports import ImportSpec, writing
 from crm.models import Contact, ContactTag, ImportJob, Member, Order, TimelineEvent
 from tests.factories import (
@@ -374,90 +372,6 @@ def test_a_limited_staff_member_imports_into_their_account_and_matches_only_thei
     assert hidden.region == ""  # another account's contact is left alone
     created = Contact.objects.get(workspace=workspace, wechat_id="wx_shared", owner_account=mine)
     assert created.region == "成都"
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY is PostgreSQL's")
-def test_on_postgresql_new_contacts_their_tags_and_events_are_written_with_copy(workspace, monkeypatch):
-    copied = []
-    original = bulkload.copy_rows
-
-    def spy(table, columns, rows):
-        rows = list(rows)
-        copied.append((table, len(rows)))
-        original(table, columns, rows)
-
-    monkeypatch.setattr(bulkload, "copy_rows", spy)
-    ContactFactory(workspace=workspace, wechat_id="wx_there")
-    data = csv_bytes([["wechat", "nickname", "tags"], ["wx_1", "甲", "VIP，老客"], ["wx_2", "乙", ""], ["wx_there", "丙", "VIP"]])
-    result = run(workspace, "contacts", data)
-    assert (result.created, result.updated) == (2, 1)
-    assert copied == [
-        ("crm_contact", 2),
-        ("crm_contacttag", 2),
-        ("import_crm_contacttag", 1),  # an existing contact's tag: through a temporary table, ON CONFLICT DO NOTHING
-        ("crm_timelineevent", 1),  # tag added, to the contact the book had
-        ("crm_timelineevent", 3),  # imported (a new contact's names its tags)
-    ]
-    first = Contact.objects.get(wechat_id="wx_1")
-    assert (first.nickname, first.source, first.workspace, first.updated_at is not None) == ("甲", "import", workspace, True)
-    assert sorted(first.tags.names()) == ["VIP", "老客"]
-    assert list(Contact.objects.get(wechat_id="wx_there").tags.names()) == ["VIP"]
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="pending lists are GIN's, on PostgreSQL")
-def test_imported_contacts_are_found_by_search_before_and_after_the_search_indexes_merge(workspace, owner):
-    from crm import selectors
-    from crm.selectors import ContactFilter
-
-    data = csv_bytes([["wechat", "nickname"], *[[f"wx_{i}", f"海参张姐{i}"] for i in range(30)]])
-    assert run(workspace, "contacts", data).created == 30
-    found = lambda: selectors.contact_list(member=owner, filters=ContactFilter(q="海参张姐1")).count()  # noqa: E731
-    assert found() == 11  # 海参张姐1 and 10 to 19, read from the pending lists
-    assert bulkload.search_indexes_flush() > 0
-    assert bulkload.search_indexes_flush() == 0  # nothing left pending
-    assert found() == 11
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="pending lists are GIN's, on PostgreSQL")
-def test_the_search_indexes_keep_a_large_pending_list():
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT relname, reloptions FROM pg_class WHERE relname LIKE 'contact_trgm_%%' ORDER BY relname"
-        )
-        options = dict(cursor.fetchall())
-    assert len(options) == 5
-    assert all(value == ["gin_pending_list_limit=65536"] for value in options.values())
-
-
-def test_an_import_that_grows_the_book_refreshes_the_planners_statistics_on_postgresql(workspace, monkeypatch):
-    monkeypatch.setattr(imports, "BATCH_SIZE", 2)
-    monkeypatch.setattr(writing, "ANALYZE_FROM", 2)
-    monkeypatch.setattr(writing._Statistics, "missing", lambda self: False)
-    rows = [["wechat"]] + [[f"wx_{i}"] for i in range(9)]
-    with CaptureQueriesContext(connection) as queries:
-        assert run(workspace, "contacts", csv_bytes(rows)).created == 9
-    analyzed = [q["sql"] for q in queries if q["sql"].startswith("ANALYZE")]
-    # Before the batches after 2, 4 and 8 new contacts (not 6: the rows added since did not double).
-    expected = 3 if connection.vendor == "postgresql" else 0
-    columns = '("workspace_id", "merged_into_id", "external_id", "wechat_id", "phone")'
-    assert analyzed == [f'ANALYZE "crm_contact" {columns}'] * expected
-
-
-@pytest.mark.parametrize("kind", ["contacts", "orders"])
-def test_an_import_first_analyzes_lookup_columns_that_have_no_statistics_on_postgresql(workspace, monkeypatch, kind):
-    # Without statistics the planner takes `phone = ANY(5,000 phones)` for the whole table and reads all of it.
-    monkeypatch.setattr(writing._Statistics, "missing", lambda self: True)
-    data = csv_bytes([["wechat"], ["wx_1"]]) if kind == "contacts" else csv_bytes([ORDER_HEADER, ["wx_1", "2026-01-02", "9.90", "A1", "", ""]])
-    with CaptureQueriesContext(connection) as queries:
-        run(workspace, kind, data)
-    analyzed = [q["sql"] for q in queries if q["sql"].startswith('ANALYZE "crm_contact"')]
-    assert len(analyzed) == (1 if connection.vendor == "postgresql" else 0)
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_stats is PostgreSQL's")
-def test_statistics_say_which_lookup_columns_were_never_analyzed():
-    statistics = writing._Statistics(Contact, ("workspace_id", "no_such_column"))
-    assert statistics.missing()
 
 
 # Orders ------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,130 @@
+"""How the importers write rows: COPY on PostgreSQL (crm.bulkload), bulk_create elsewhere, new rows' ids reserved
+first so that their tags and timeline events can name them, and the planner's statistics kept up with an import that
+grows a table. crm.imports.writing decides what to write; this module writes it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import Model
+from django.utils import timezone
+
+from crm import bulkload, imports
+from crm.models import TimelineEvent
+
+
+def is_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def new_row(model: type[Model], now: datetime, **given) -> dict[str, object]:
+    """Every column (by attname) a new row of `model` is written with, holding its default, then `given`. Columns
+    the database fills itself (only a db_default) are left out; timestamps get `now`."""
+    row = {}
+    for field in model._meta.concrete_fields:
+        if field.primary_key or (field.has_db_default() and not field.has_default()):
+            continue
+        auto = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+        row[field.attname] = now if auto or field.default is timezone.now else field.get_default()
+    row.update(given)
+    return row
+
+
+def insert_rows(model: type[Model], columns: tuple[str, ...], rows: list[tuple], *, ignore_conflicts: bool = False) -> None:
+    """Write new rows (tuples in the order of `columns`, attnames): COPY on PostgreSQL, bulk_create elsewhere.
+    With ignore_conflicts a row that would break a unique constraint is left out; one such row would abort a COPY,
+    so on PostgreSQL those rows are copied into a temporary table and inserted from there, ON CONFLICT DO NOTHING."""
+    if not rows:
+        return
+    if not is_postgresql():
+        model.objects.bulk_create(
+            [model(**dict(zip(columns, row))) for row in rows], batch_size=imports.BATCH_SIZE,
+            ignore_conflicts=ignore_conflicts,
+        )
+        return
+    table, quote = model._meta.db_table, connection.ops.quote_name
+    names = tuple(quote(model._meta.get_field(name).column) for name in columns)
+    if not ignore_conflicts:
+        bulkload.copy_rows(table, names, rows)
+        return
+    staging, listed = f"import_{table}", ", ".join(names)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{staging}")
+        cursor.execute(f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {listed} FROM {table} WITH NO DATA")
+        bulkload.copy_rows(staging, names, rows)
+        cursor.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {staging} ON CONFLICT DO NOTHING")
+
+
+def insert_rows_with_ids(model: type[Model], columns: tuple[str, ...], rows: list[tuple]) -> list[int]:
+    """insert_rows() for rows others will name: their new ids, in order. On PostgreSQL the ids are taken from the
+    table's sequence before the COPY."""
+    if not rows:
+        return []
+    if is_postgresql():
+        table, quote = model._meta.db_table, connection.ops.quote_name
+        ids = bulkload.reserve_ids(table, len(rows))
+        names = ("id", *(quote(model._meta.get_field(name).column) for name in columns))
+        bulkload.copy_rows(table, names, ((pk, *row) for pk, row in zip(ids, rows)))
+        return ids
+    created = model.objects.bulk_create([model(**dict(zip(columns, row))) for row in rows], batch_size=imports.BATCH_SIZE)
+    return [obj.pk for obj in created]
+
+
+def timeline_add(workspace_id: int, kind: str, entries: list[tuple[int, str]], actor, now: datetime) -> None:
+    """Timeline events of one kind: (contact id, body) each."""
+    actor_id = actor.pk if actor is not None else None
+    insert_rows(
+        TimelineEvent, ("workspace_id", "contact_id", "kind", "body", "actor_id", "occurred_at"),
+        [(workspace_id, contact_id, kind, body, actor_id, now) for contact_id, body in entries],
+    )
+
+
+ANALYZE_FROM = 5_000  # rows an import adds to a table before it refreshes the table's statistics the first time
+
+
+class Statistics:
+    """Keeps PostgreSQL's statistics of a table up with an import that grows it.
+
+    The batch lookups filter on the workspace and a key (phone = ANY(...)). The planner picks the (workspace, key)
+    index only if it knows the workspace is big and the key nearly unique; for a workspace that was new or small at
+    the last ANALYZE it believes in a handful of rows and reads all of them, through any index that starts with the
+    workspace, for every lookup: an import into an empty book got slower with every batch (its lookups took longer
+    than its writes by the 40th batch). A key column never analyzed is worse: the planner's default guess for
+    `phone = ANY(5,000 values)` is the whole table, read once per key and batch. Autovacuum catches up only a
+    minute or more later, so the import runs ANALYZE itself, on the columns the lookups filter on: before the first
+    batch when one of them has no statistics at all, then each time the rows it added doubled since (5,000,
+    10,000, 20,000...): a few tenths of a second each, a handful of times per import."""
+
+    def __init__(self, model: type[Model], columns: tuple[str, ...]):
+        self.model, self.columns = model, columns
+        self.added = self.analyzed_at = 0
+        self.checked = False
+
+    def refresh(self) -> None:
+        if not is_postgresql():
+            return
+        if not self.checked:
+            self.checked = True
+            if self.missing():
+                self._analyze()
+                return
+        if self.added >= max(ANALYZE_FROM, 2 * self.analyzed_at):
+            self._analyze()
+
+    def missing(self) -> bool:
+        """Whether a column has no statistics yet (a new database, or a column added since the last ANALYZE)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*) FROM pg_stats WHERE schemaname = current_schema() AND tablename = %s "
+                "AND attname = ANY(%s)",
+                [self.model._meta.db_table, list(self.columns)],
+            )
+            return cursor.fetchone()[0] < len(self.columns)
+
+    def _analyze(self) -> None:
+        quote = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {quote(self.model._meta.db_table)} ({', '.join(map(quote, self.columns))})")
+        self.analyzed_at = self.added
