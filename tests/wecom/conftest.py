@@ -1,6 +1,10 @@
 import pytest
 
+from crm.models import WeChatAccount
+from tests.factories import WeChatAccountFactory
+from tests.wecom.fake_sending import install
 from tests.wecom.fake_server import FakeWeCom
+from tests.wecom.fake_sync import FakeCorp
 from wecom import services
 
 CORP_ID = "ww5823bf96d3bd56c7"
@@ -31,3 +35,23 @@ def credentials(workspace):
         workspace=workspace, corp_id=CORP_ID, agent_id="1000002", secret=SECRET, callback_token=CALLBACK_TOKEN,
         encoding_aes_key=ENCODING_AES_KEY,
     )
+
+
+@pytest.fixture
+def seller(workspace):
+    """The staff member zhangsan, whose account sends through WeCom."""
+    return WeChatAccountFactory(workspace=workspace, wechat_id="zhangsan", channel=WeChatAccount.Channel.WECOM)
+
+
+@pytest.fixture
+def wecom(fake_wecom, monkeypatch):
+    """The local WeCom answering the sending calls (tests/wecom/fake_sending.py)."""
+    return install(fake_wecom, monkeypatch)
+
+
+@pytest.fixture
+def corp(fake_wecom):
+    """The local WeCom holding a corp to sync (tests/wecom/fake_sync.py)."""
+    corp = FakeCorp()
+    corp.install(fake_wecom)
+    return corp

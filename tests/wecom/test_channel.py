@@ -2,20 +2,14 @@
 
 import pytest
 
-from crm.models import WeChatAccount
 from crm.wechat import ChannelUnavailable, Message, Outcome, channel_for
-from tests.factories import ContactFactory, WeChatAccountFactory
+from tests.factories import ContactFactory
 from wecom import channel as wecom_channel
 from wecom.models import MassSend
 
 pytestmark = pytest.mark.django_db
 
 SEND = "externalcontact/add_msg_template"
-
-
-@pytest.fixture
-def seller(workspace):
-    return WeChatAccountFactory(workspace=workspace, wechat_id="zhangsan", channel=WeChatAccount.Channel.WECOM)
 
 
 @pytest.fixture

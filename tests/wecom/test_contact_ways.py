@@ -13,7 +13,6 @@ from PIL import Image
 from crm.models import Contact, WeChatAccount
 from referrals.models import Campaign, Participant
 from tests.factories import ContactFactory, WeChatAccountFactory
-from tests.wecom.fake_sending import install
 from tests.wecom.signing import event_xml
 from wecom import callbacks, contact_ways
 from wecom.models import ContactWay
@@ -22,11 +21,6 @@ pytestmark = pytest.mark.django_db
 
 LIST = reverse("wecom:contact_ways")
 ENGLISH = {"HTTP_ACCEPT_LANGUAGE": "en"}
-
-
-@pytest.fixture
-def wecom(fake_wecom, monkeypatch):
-    return install(fake_wecom, monkeypatch)
 
 
 @pytest.fixture

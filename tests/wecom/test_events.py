@@ -21,11 +21,6 @@ def deliver(credentials, django_capture_on_commit_callbacks):
     return deliver
 
 
-@pytest.fixture
-def seller(workspace):
-    return WeChatAccountFactory(workspace=workspace, wechat_id="zhangsan", channel=WeChatAccount.Channel.WECOM)
-
-
 class FakeAttribution:
     def __init__(self, known_codes):
         self.known_codes, self.attributed = known_codes, []

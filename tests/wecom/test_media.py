@@ -7,10 +7,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from crm.models import WeChatAccount
 from crm.wechat import Message, Outcome, channel_for
-from tests.factories import ContactFactory, WeChatAccountFactory
-from tests.wecom.fake_sending import install
+from tests.factories import ContactFactory
 from wecom import media
 from wecom.models import MediaUpload
 
@@ -18,16 +16,6 @@ pytestmark = pytest.mark.django_db
 
 SEND = "externalcontact/add_msg_template"
 PICTURE = b"\xff\xd8\xff\xe0" + b"jpeg" * 1000
-
-
-@pytest.fixture
-def wecom(fake_wecom, monkeypatch):
-    return install(fake_wecom, monkeypatch)
-
-
-@pytest.fixture
-def seller(workspace):
-    return WeChatAccountFactory(workspace=workspace, wechat_id="zhangsan", channel=WeChatAccount.Channel.WECOM)
 
 
 @pytest.fixture

@@ -7,27 +7,16 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from crm.models import TimelineEvent, WeChatAccount
+from crm.models import TimelineEvent
 from moments import publishing
 from moments.models import Engagement, Post, PostImage, Publication
-from tests.factories import ContactFactory, MemberFactory, TagFactory, WeChatAccountFactory
-from tests.wecom.fake_sending import install
+from tests.factories import ContactFactory, MemberFactory, TagFactory
 from wecom import moments, tasks
 from wecom.models import MomentTask, WeComTag
 
 pytestmark = pytest.mark.django_db
 
 ADD = "externalcontact/add_moment_task"
-
-
-@pytest.fixture
-def wecom(fake_wecom, monkeypatch):
-    return install(fake_wecom, monkeypatch)
-
-
-@pytest.fixture
-def seller(workspace):
-    return WeChatAccountFactory(workspace=workspace, wechat_id="zhangsan", channel=WeChatAccount.Channel.WECOM)
 
 
 def due_post(workspace, account, *, text="今天到货的野生海参", **fields) -> Post:

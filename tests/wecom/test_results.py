@@ -7,9 +7,7 @@ from django.utils import timezone
 
 from campaigns import services as campaigns
 from campaigns.models import Broadcast, Delivery, MessagingSettings
-from crm.models import WeChatAccount
-from tests.factories import ContactFactory, TagFactory, WeChatAccountFactory, tag_contact
-from tests.wecom.fake_sending import install
+from tests.factories import ContactFactory, TagFactory, tag_contact
 from wecom import results, tasks
 from wecom.models import MassSend
 
@@ -17,16 +15,6 @@ pytestmark = pytest.mark.django_db
 
 TASKS = "externalcontact/get_groupmsg_task"
 RESULTS = "externalcontact/get_groupmsg_send_result"
-
-
-@pytest.fixture
-def wecom(fake_wecom, monkeypatch):
-    return install(fake_wecom, monkeypatch)
-
-
-@pytest.fixture
-def seller(workspace):
-    return WeChatAccountFactory(workspace=workspace, wechat_id="zhangsan", channel=WeChatAccount.Channel.WECOM)
 
 
 @pytest.fixture

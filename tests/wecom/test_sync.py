@@ -5,19 +5,11 @@ import pytest
 
 from crm.models import Contact, ContactTag, CustomerGroup, Tag, TagGroup, TimelineEvent, WeChatAccount
 from tests.factories import ContactFactory, WeChatAccountFactory
-from tests.wecom.fake_sync import FakeCorp
 from wecom import sync
 from wecom.models import CallbackEvent
 from wecom.sync_models import SyncState, WeComContact
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def corp(fake_wecom):
-    corp = FakeCorp()
-    corp.install(fake_wecom)
-    return corp
 
 
 @pytest.fixture

@@ -2,21 +2,13 @@
 
 import pytest
 
-from crm.models import Contact, ContactTag, CustomerGroup, Tag, WeChatAccount
-from tests.factories import ContactFactory, WeChatAccountFactory
-from tests.wecom.fake_sync import FakeCorp
+from crm.models import Contact, ContactTag, CustomerGroup, Tag
+from tests.factories import ContactFactory
 from tests.wecom.signing import event_xml
 from wecom import callbacks
 from wecom.models import CallbackEvent
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def corp(fake_wecom):
-    corp = FakeCorp()
-    corp.install(fake_wecom)
-    return corp
 
 
 @pytest.fixture
@@ -26,11 +18,6 @@ def deliver(credentials, django_capture_on_commit_callbacks):
             return callbacks.event_store(credentials, event_xml(change_type, **fields))
 
     return deliver
-
-
-@pytest.fixture
-def seller(workspace):
-    return WeChatAccountFactory(workspace=workspace, wechat_id="zhangsan", channel=WeChatAccount.Channel.WECOM)
 
 
 def test_an_edit_in_wecom_brings_the_customers_remark_and_tags(deliver, corp, seller, workspace, fake_wecom):

@@ -5,17 +5,9 @@ import pytest
 from crm import services
 from crm.models import Contact, Tag
 from tests.factories import ContactFactory
-from tests.wecom.fake_sync import FakeCorp
 from wecom import sync, sync_push
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def corp(fake_wecom):
-    corp = FakeCorp()
-    corp.install(fake_wecom)
-    return corp
 
 
 @pytest.fixture

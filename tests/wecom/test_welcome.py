@@ -8,9 +8,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
-from crm.models import WeChatAccount
-from tests.factories import WeChatAccountFactory
-from tests.wecom.fake_sending import install
 from tests.wecom.signing import event_xml
 from wecom import callbacks, contact_ways, events, welcome
 from wecom.models import WelcomeMessage
@@ -18,16 +15,6 @@ from wecom.models import WelcomeMessage
 pytestmark = pytest.mark.django_db
 
 SEND = "externalcontact/send_welcome_msg"
-
-
-@pytest.fixture
-def wecom(fake_wecom, monkeypatch):
-    return install(fake_wecom, monkeypatch)
-
-
-@pytest.fixture
-def seller(workspace):
-    return WeChatAccountFactory(workspace=workspace, wechat_id="zhangsan", channel=WeChatAccount.Channel.WECOM)
 
 
 @pytest.fixture
