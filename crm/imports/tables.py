@@ -1,6 +1,6 @@
-"""How the importers write rows: COPY on PostgreSQL (crm.bulkload), bulk_create elsewhere, new rows' ids reserved
-first so that their tags and timeline events can name them, and the planner's statistics kept up with an import that
-grows a table. crm.imports.writing decides what to write; this module writes it.
+"""How the importers write rows: COPY on PostgreSQL (crm.bulkload), one executemany on SQLite; new rows' ids known
+before the tags and timeline events that name them are written; the planner's statistics kept up with an import
+that grows a table. crm.imports.writing decides what to write; this module writes it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Model
 from django.utils import timezone
 
-from crm import bulkload, imports
+from crm import bulkload
 from crm.models import TimelineEvent
 
 
@@ -33,16 +33,13 @@ def new_row(model: type[Model], now: datetime, **given) -> dict[str, object]:
 
 
 def insert_rows(model: type[Model], columns: tuple[str, ...], rows: list[tuple], *, ignore_conflicts: bool = False) -> None:
-    """Write new rows (tuples in the order of `columns`, attnames): COPY on PostgreSQL, bulk_create elsewhere.
+    """Write new rows (tuples in the order of `columns`, attnames): COPY on PostgreSQL, one executemany on SQLite.
     With ignore_conflicts a row that would break a unique constraint is left out; one such row would abort a COPY,
     so on PostgreSQL those rows are copied into a temporary table and inserted from there, ON CONFLICT DO NOTHING."""
     if not rows:
         return
     if not is_postgresql():
-        model.objects.bulk_create(
-            [model(**dict(zip(columns, row))) for row in rows], batch_size=imports.BATCH_SIZE,
-            ignore_conflicts=ignore_conflicts,
-        )
+        _sqlite_insert(model, columns, rows, ignore_conflicts=ignore_conflicts)
         return
     table, quote = model._meta.db_table, connection.ops.quote_name
     names = tuple(quote(model._meta.get_field(name).column) for name in columns)
@@ -59,7 +56,7 @@ def insert_rows(model: type[Model], columns: tuple[str, ...], rows: list[tuple],
 
 def insert_rows_with_ids(model: type[Model], columns: tuple[str, ...], rows: list[tuple]) -> list[int]:
     """insert_rows() for rows others will name: their new ids, in order. On PostgreSQL the ids are taken from the
-    table's sequence before the COPY."""
+    table's sequence before the COPY; on SQLite they are the consecutive rowids the insert was given."""
     if not rows:
         return []
     if is_postgresql():
@@ -68,8 +65,40 @@ def insert_rows_with_ids(model: type[Model], columns: tuple[str, ...], rows: lis
         names = ("id", *(quote(model._meta.get_field(name).column) for name in columns))
         bulkload.copy_rows(table, names, ((pk, *row) for pk, row in zip(ids, rows)))
         return ids
-    created = model.objects.bulk_create([model(**dict(zip(columns, row))) for row in rows], batch_size=imports.BATCH_SIZE)
-    return [obj.pk for obj in created]
+    last = _sqlite_insert(model, columns, rows)
+    return list(range(last - len(rows) + 1, last + 1))
+
+
+# Values the sqlite3 driver cannot take as Python gives them: Django writes them as text of its own form (a
+# datetime as naive UTC, a decimal as its digits), which every later query compares with.
+_PREPARED_TYPES = {"DateTimeField", "DateField", "TimeField", "DecimalField", "DurationField", "JSONField", "UUIDField"}
+
+
+def _sqlite_insert(model: type[Model], columns: tuple[str, ...], rows: list[tuple], *, ignore_conflicts=False) -> int:
+    """SQLite: the rows in one executemany, the id of the last one.
+
+    bulk_create spent four fifths of an import's time making a model instance of every row and preparing every
+    field of it, in statements of 49 rows (999 parameters); one prepared INSERT run for every row, with only the
+    columns that need it converted, does the same work. The table's ids are AUTOINCREMENT and the transaction holds
+    SQLite's only write lock from its first insert, so the rows get consecutive ids ending with the last."""
+    fields = [model._meta.get_field(name) for name in columns]
+    prepared = [index for index, field in enumerate(fields) if field.get_internal_type() in _PREPARED_TYPES]
+    if prepared:
+        rows = [list(row) for row in rows]
+        for index in prepared:
+            prepare = fields[index].get_db_prep_save
+            for row in rows:
+                row[index] = prepare(row[index], connection)
+    quote = connection.ops.quote_name
+    verb = "INSERT OR IGNORE" if ignore_conflicts else "INSERT"
+    sql = (
+        f"{verb} INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+        cursor.execute("SELECT last_insert_rowid()")
+        return cursor.fetchone()[0]
 
 
 def timeline_add(workspace_id: int, kind: str, entries: list[tuple[int, str]], actor, now: datetime) -> None:
