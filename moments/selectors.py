@@ -182,12 +182,13 @@ def publication_audience(*, post: Post, publication: Publication) -> QuerySet[Co
 
 
 def _orders_after(*, post: Post, publication: Publication) -> dict:
-    """Orders placed within ORDERS_WINDOW of the publication by the customers its rule matches."""
+    """Orders placed within ORDERS_WINDOW of the publication by the customers its rule matches; a refunded order
+    is no sale (as in the reports)."""
     since = publication_sent_at(post=post, publication=publication)
     audience = publication_audience(post=post, publication=publication)
     return Order.objects.filter(
         workspace_id=post.workspace_id, placed_at__gte=since, placed_at__lt=since + ORDERS_WINDOW,
-        contact__in=audience.order_by().values("pk"),
+        refunded_at__isnull=True, contact__in=audience.order_by().values("pk"),
     ).aggregate(n=Count("pk"), total=Sum("amount"))
 
 

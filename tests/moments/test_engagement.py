@@ -113,6 +113,7 @@ def test_the_post_counts_likes_comments_and_the_audiences_orders_within_three_da
     OrderFactory(contact=fans[1], amount=Decimal("299.00"), placed_at=at + timedelta(days=1))
     OrderFactory(contact=fans[2], amount=Decimal("99.00"), placed_at=at + timedelta(days=4))  # too late
     OrderFactory(contact=ContactFactory(workspace=workspace), placed_at=at + timedelta(hours=1))  # not the audience
+    OrderFactory(contact=fans[0], placed_at=at + timedelta(hours=2), refunded_at=at + timedelta(days=2))  # no sale
     stats = selectors.post_stats(post=published)
     assert (stats.audience, stats.likes, stats.comments, stats.orders, stats.order_amount) == (
         3, 1, 1, 1, Decimal("299.00"))
