@@ -7,15 +7,10 @@ BATCH_SIZE is read from the crm.imports package when used, so that it can be cha
 
 from __future__ import annotations
 
-import queue
-import sys
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.utils import translation
 from django.utils.translation import gettext as _
 
 from crm import imports, selectors
@@ -132,31 +127,30 @@ def import_rows(
             result.add(batch_result)
             batch, batch_result = [], ImportResult()
 
-        # Closed however the loop ends (a dry run stops early, a batch fails): the reading thread stops.
-        with closing(_parse_ahead(importer.parse, table.rows)) as parsed:
-            for row in parsed:
-                seen_rows += 1
-                if limit is not None and seen_rows > limit:
-                    result.stopped_early = True
-                    break
-                if seen_rows <= start:
-                    if row.issues and writer:
-                        writer.write(row)
-                    continue
-                batch_result.processed += 1
-                if row.issues:
-                    batch_result.rejected += 1
-                    for column, code, reason in row.issues:
-                        batch_result.note(row.line, "rejected", column, code, reason)
-                    if writer:
-                        writer.write(row)
-                else:
-                    batch.append(row)
-                if batch_result.processed >= imports.BATCH_SIZE:
-                    with transaction.atomic():
-                        flush()
-                    if progress:
-                        progress(start + result.processed)
+        for number, cells in table.rows:
+            seen_rows += 1
+            if limit is not None and seen_rows > limit:
+                result.stopped_early = True
+                break
+            row = importer.parse(number, cells)
+            if seen_rows <= start:
+                if row.issues and writer:
+                    writer.write(row)
+                continue
+            batch_result.processed += 1
+            if row.issues:
+                batch_result.rejected += 1
+                for column, code, reason in row.issues:
+                    batch_result.note(row.line, "rejected", column, code, reason)
+                if writer:
+                    writer.write(row)
+            else:
+                batch.append(row)
+            if batch_result.processed >= imports.BATCH_SIZE:
+                with transaction.atomic():
+                    flush()
+                if progress:
+                    progress(start + result.processed)
         with transaction.atomic():
             flush()
         if progress:
@@ -164,61 +158,3 @@ def import_rows(
     if not dry_run and result.processed:
         transaction.on_commit(lambda: selectors.book_changed(workspace_id=spec.workspace.pk))
     return result
-
-
-PARSE_AHEAD_CHUNK = 500  # rows handed from the reading thread to the importer at a time
-PARSE_AHEAD_CHUNKS = 20  # how far ahead it reads: 10,000 rows, two batches
-_SWITCH_INTERVAL = 0.0005  # seconds; Python's default of 0.005 delays every database answer (see _parse_ahead)
-_END = object()
-
-
-def _parse_ahead(parse: Callable[[int, list[str]], _Row], rows: Iterable[tuple[int, list[str]]]) -> Iterator[_Row]:
-    """The rows, read and parsed in a thread a couple of batches ahead of the one being written.
-
-    An import alternates between Python (reading, parsing, matching) and waiting for the database to write a batch;
-    reading and parsing the next rows while the database writes takes them off the import's time (a tenth of it).
-    The thread takes the interpreter lock whenever the importer waits for the database; Python's default switch
-    interval (5 ms) would then make every answer of the database wait up to 5 ms for the lock to come back, a few
-    thousand times per import, so it is lowered while the thread runs. Only parsing happens in the thread: no
-    database, and the rows come out in their order. The caller closes the generator when it stops early."""
-    chunks: queue.Queue = queue.Queue(maxsize=PARSE_AHEAD_CHUNKS)
-    stop = threading.Event()
-    language = translation.get_language()
-
-    def hand_over(item) -> bool:
-        while not stop.is_set():
-            try:
-                chunks.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def read():
-        try:
-            with translation.override(language):  # parse() writes its reasons in the importer's language
-                chunk = []
-                for number, cells in rows:
-                    chunk.append(parse(number, cells))
-                    if len(chunk) >= PARSE_AHEAD_CHUNK:
-                        if not hand_over(chunk):
-                            return
-                        chunk = []
-                if hand_over(chunk):
-                    hand_over(_END)
-        except BaseException as error:  # handed to the importer, which raises it as if it had parsed the row
-            hand_over(error)
-
-    previous_interval = sys.getswitchinterval()
-    sys.setswitchinterval(_SWITCH_INTERVAL)
-    reader = threading.Thread(target=read, name="import-parse-ahead", daemon=True)
-    reader.start()
-    try:
-        while (item := chunks.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            yield from item
-    finally:
-        stop.set()
-        reader.join()
-        sys.setswitchinterval(previous_interval)
