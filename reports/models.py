@@ -1,7 +1,8 @@
 """Rollups behind the reports: what a refresh (reports.rollups) writes so that the pages need not read every order.
 
-One CustomerRollup row per contact with a valid order, the CohortCell counts per month of first order, and one
-RollupState per workspace saying when they were last refreshed ("fresh as of"). Besides: each workspace's
+One CustomerRollup row per contact with a valid order, one OrderSequence row per valid order (the repeat-purchase
+report of any range), the CohortCell counts per month of first order, and one RollupState per workspace saying when
+they were last refreshed ("fresh as of"). Besides: each workspace's
 lifecycle thresholds (LifecycleSettings) and the reorder follow-ups queued (ReorderNudge).
 """
 
@@ -14,7 +15,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Contact, Workspace
+from crm.models import Contact, Order, Workspace
 
 
 class RollupState(models.Model):
@@ -28,6 +29,10 @@ class RollupState(models.Model):
     customers = models.PositiveIntegerField(default=0)
     # The RFM quintile boundaries of this refresh (reports.rfm): {"r": [4 times], "f": [4 counts], "m": [4 sums]}.
     rfm_cuts = models.JSONField(default=dict)
+    # The time zone whose local days the order sequences were written in; blank until a refresh has written them
+    # (a workspace refreshed before they existed). Another zone than the workspace's now: they are not used.
+    sequence_zone = models.CharField(max_length=64, blank=True, default="")
+    sequence_orders = models.PositiveIntegerField(default=0)
 
 
 class CustomerRollup(models.Model):
@@ -43,6 +48,50 @@ class CustomerRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["workspace", "contact"], name="customer_rollup_unique_contact"),
+        ]
+
+
+class OrderSequence(models.Model):
+    """A valid order with the moments of the same customer's valid orders around it, in the order (placed_at, id):
+    the five before it and the one after. For a range [S, U) an order is then its customer's k-th in the range
+    when exactly k - 1 of its previous orders are at or after S, so the repeat-purchase figures of any range are
+    plain counts over the range's rows (reports.selectors), with no window over every customer's orders.
+
+    Rewritten whole by each refresh; no foreign key constraints, so that writing two million rows checks none (an
+    order or contact deleted meanwhile leaves its row until the next refresh, which the book change asks for).
+    """
+
+    # The row's own id, not the order's, is the primary key: rows are written in time order, so the ids (and the
+    # range index) grow at the right edge, where the order ids would land all over their index (a refresh of two
+    # million orders spent a third of its time there).
+    order = models.ForeignKey(
+        Order, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    placed_at = models.DateTimeField()
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    # Local days (the workspace's zone) from the previous order's day to this one's: the gap to a second order.
+    gap_days = models.IntegerField(null=True)
+    prev1_at = models.DateTimeField(null=True)
+    prev2_at = models.DateTimeField(null=True)
+    prev3_at = models.DateTimeField(null=True)
+    prev4_at = models.DateTimeField(null=True)
+    prev5_at = models.DateTimeField(null=True)
+    next_at = models.DateTimeField(null=True)
+
+    class Meta:
+        indexes = [
+            # Every column the report reads rides in the index: a range is one index-only scan (PostgreSQL).
+            models.Index(
+                fields=["workspace", "placed_at"], name="order_sequence_range",
+                include=["contact", "amount", "gap_days", "prev1_at", "prev2_at", "prev3_at", "prev4_at",
+                         "prev5_at", "next_at"],
+            ),
         ]
 
 

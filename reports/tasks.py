@@ -9,7 +9,8 @@ from reports import lifecycle, rollups, services
 
 @shared_task
 def rollups_refresh_stale() -> int:
-    """The beat's job: refresh every workspace whose customer book changed since its last refresh."""
+    """The beat's job: refresh every workspace whose customer book changed since its last refresh (or whose order
+    sequences are missing or in another time zone: reports.rollups.rollups_are_stale)."""
     refreshed = 0
     for workspace in Workspace.objects.order_by("id").iterator():
         if rollups.rollups_are_stale(workspace=workspace):

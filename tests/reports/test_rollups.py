@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from crm.segments import segment_count
 from reports import rfm
-from reports.models import CohortCell, CustomerRollup
+from reports.models import CohortCell, CustomerRollup, OrderSequence, RollupState
 from reports.rollups import rollups_are_stale, rollups_refresh
 from reports.selectors import cohort_table
 from reports.services import rfm_group_save_as_segment, rfm_group_tag
@@ -93,6 +93,8 @@ def test_a_refresh_run_twice_gives_the_same_rows(workspace, book):
                 "contact_id", "first_order_at", "last_order_at", "order_count", "revenue")),
             sorted(CohortCell.objects.filter(workspace=workspace).values_list(
                 "cohort", "months_later", "customers", "revenue")),
+            sorted(OrderSequence.objects.filter(workspace=workspace).values_list(
+                "order_id", "contact_id", "placed_at", "amount", "gap_days", "prev1_at", "prev2_at", "next_at")),
         )
 
     first = rollups_refresh(workspace=workspace)
@@ -121,3 +123,26 @@ def test_the_beat_job_refreshes_only_workspaces_whose_book_changed(workspace, bo
     assert rollups_refresh_stale() == 0
     book_changed(workspace_id=workspace.pk)
     assert rollups_refresh_stale() == 1
+
+
+def test_a_refresh_writes_one_sequence_per_valid_order_of_the_workspace(workspace, book):
+    state = rollups_refresh(workspace=workspace)
+    rows = OrderSequence.objects.filter(workspace=workspace)
+    assert rows.count() == state.sequence_orders == 13  # 14 orders, C's refunded one left out
+    assert not rows.filter(amount=500).exists()
+    assert not OrderSequence.objects.exclude(workspace=workspace).exists()  # the other shop's are its own refresh's
+    assert state.sequence_zone == "Asia/Shanghai"
+    e_orders = list(rows.filter(contact=book["e"]).order_by("placed_at"))
+    assert [row.gap_days for row in e_orders] == [None, 59, 1]  # 31 Jan 23:30, 31 Mar 23:59, 1 Apr 00:00:30
+    assert e_orders[0].next_at == e_orders[1].placed_at and e_orders[2].next_at is None
+    assert e_orders[2].prev2_at == e_orders[0].placed_at and e_orders[2].prev3_at is None
+
+
+def test_rollups_written_before_the_order_sequences_existed_are_stale(workspace, book):
+    from reports.tasks import rollups_refresh_stale
+
+    rollups_refresh_stale()
+    RollupState.objects.filter(workspace=workspace).update(sequence_zone="")
+    assert rollups_are_stale(workspace=workspace)
+    assert rollups_refresh_stale() == 1
+    assert OrderSequence.objects.filter(workspace=workspace).count() == 13

@@ -74,6 +74,17 @@ def test_the_page_says_how_fresh_the_rollups_are(owner_client, workspace, book):
     assert "fresh as of" in response.content.decode()
 
 
+def test_the_repeat_figures_say_whether_they_come_from_the_rollups_or_the_orders(owner_client, workspace, book):
+    def freshness():
+        with translation.override("en"):
+            page = owner_client.get(DASHBOARD, Q1, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        return page.split('id="repeat-freshness">', 1)[1].split("</p>", 1)[0]
+
+    assert "Counted from the orders just now." in freshness()
+    rollups_refresh(workspace=workspace)
+    assert "Fresh as of" in freshness()
+
+
 def test_the_page_speaks_chinese_by_default(owner_client, book):
     assert "复购" in owner_client.get(DASHBOARD, Q1).content.decode()
 
