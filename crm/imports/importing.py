@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from crm import imports, selectors
+from crm import bulkload, imports, selectors
 from crm.imports.mapping import mapping_errors
 from crm.imports.parsing import RejectsWriter, _Row
 from crm.imports.reading import ImportFileError, open_table
@@ -107,6 +107,10 @@ def import_rows(
     `progress(rows done)` is called after each batch.
     """
     result = ImportResult()
+    if not dry_run:
+        # What earlier writes left in the search indexes' pending lists is merged now, while they are small, rather
+        # than by whichever of this import's batches fills a list (crm migration 0011): nothing pending, nothing to do.
+        bulkload.search_indexes_flush()
     with open_table(stream, name=name, encoding=encoding) as table:
         errors = mapping_errors(spec.kind, table.header, spec.columns)
         if errors:

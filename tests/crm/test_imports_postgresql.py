@@ -96,3 +96,13 @@ def test_an_import_first_analyzes_lookup_columns_that_have_no_statistics_on_post
 def test_statistics_say_which_lookup_columns_were_never_analyzed():
     statistics = tables.Statistics(Contact, ("workspace_id", "no_such_column"))
     assert statistics.missing()
+
+
+def test_an_import_first_merges_what_earlier_writes_left_pending_and_a_dry_run_does_not(workspace, monkeypatch):
+    merges = []
+    monkeypatch.setattr(bulkload, "search_indexes_flush", lambda: merges.append(True) or 0)
+    data = csv_bytes([["wechat"], ["wx_1"]])
+    run(workspace, "contacts", data, dry_run=True)
+    assert merges == []
+    run(workspace, "contacts", data)
+    assert merges == [True]
