@@ -48,7 +48,7 @@ from crm.imports.parsing import (
     parse_source,
     parse_when,
 )
-from crm.imports.tables import Statistics, insert_rows, insert_rows_with_ids, new_row, timeline_add
+from crm.imports.tables import Statistics, insert_rows, insert_rows_with_ids, lookups_by_key, new_row, timeline_add
 from crm.models import Contact, ContactTag, Order, Tag, TimelineEvent
 
 if TYPE_CHECKING:
@@ -236,8 +236,9 @@ class _ContactImporter(_Importer):
 
     def write_batch(self, rows, result):
         self.contact_statistics.refresh()
-        index = self._book_contacts(rows)
-        self._load_held_tags(rows, index)
+        with lookups_by_key():
+            index = self._book_contacts(rows)
+            self._load_held_tags(rows, index)
         plan = _Plan()
         for row in rows:
             self._place(row, index, plan, result)
@@ -517,7 +518,8 @@ class _OrderImporter(_Importer):
             _lookup(Order.objects.filter(workspace=self.workspace).exclude(import_key=""), "import_key", keys)
             .values_list("import_key", flat=True)
         )
-        by = self._customers(rows)
+        with lookups_by_key():
+            by = self._customers(rows)
         in_batch: dict[str, int] = {}
         new_customers: dict[str, tuple[int, dict]] = {}  # customer → (line, the new contact's fields)
         orders: list[tuple[dict, int | None, str]] = []  # (row values, contact id, or else the new customer)

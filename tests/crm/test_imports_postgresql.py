@@ -106,3 +106,18 @@ def test_an_import_first_merges_what_earlier_writes_left_pending_and_a_dry_run_d
     assert merges == []
     run(workspace, "contacts", data)
     assert merges == [True]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's settings are PostgreSQL's")
+@pytest.mark.parametrize("kind", ["contacts", "orders"])
+def test_the_batch_lookups_by_key_never_read_the_search_indexes(workspace, kind):
+    # pg_trgm's GIN indexes answer `phone = ANY(...)` too, one search of their pending list per value.
+    ContactFactory(workspace=workspace, wechat_id="wx_1", phone="+8613812345678")
+    data = csv_bytes([["wechat"], ["wx_1"]]) if kind == "contacts" else csv_bytes([ORDER_HEADER, ["wx_1", "2026-01-02", "9.90", "A1", "", ""]])
+    with CaptureQueriesContext(connection) as queries:
+        run(workspace, kind, data)
+    statements = [q["sql"] for q in queries]
+    off = statements.index("SET LOCAL enable_bitmapscan = off")
+    back = statements.index("SET LOCAL enable_bitmapscan TO DEFAULT")
+    lookups = [sql for sql in statements[off:back] if '"crm_contact"."wechat_id" = ANY' in sql]
+    assert lookups and not any('"crm_contact"."wechat_id" = ANY' in sql for sql in statements[back:])
