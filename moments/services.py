@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.drafts import link_card_clean
 from crm import selectors as crm_selectors
-from crm.models import Member, Tag, TimelineEvent
+from crm.models import Contact, Member, Tag, TimelineEvent
 from moments import selectors, tasks
 from moments.images import PreparedImage, moment_image_from_upload
 from moments.models import Engagement, Post, PostImage, Publication
@@ -279,21 +279,30 @@ def engagement_add(*, post: Post, member: Member, contact_id, kind: str, comment
         raise ValidationError(_("Enter the comment."))
     if len(comment) > MAX_COMMENT_LENGTH:
         raise ValidationError(_("A comment is at most 500 characters."))
+    return engagement_record(post=post, contact=contact, kind=kind, comment=comment, occurred_at=occurred_at,
+                             actor=member.user)
+
+
+@transaction.atomic
+def engagement_record(*, post: Post, contact: Contact, kind: str, comment: str = "",
+                      occurred_at: datetime | None = None, actor=None) -> Engagement:
+    """Record a checked like or comment (by a member's hand, or fetched from WeCom by wecom.moments) with its timeline
+    event. A second like of the same contact is the first one."""
     if kind == Engagement.Kind.LIKE:
         existing = Engagement.objects.filter(post=post, contact=contact, kind=kind).first()
         if existing:
             return existing
     at = occurred_at or timezone.now()
     event = TimelineEvent.objects.create(
-        workspace=post.workspace, contact=contact, actor=member.user, occurred_at=at,
+        workspace_id=post.workspace_id, contact=contact, actor=actor, occurred_at=at,
         kind=TimelineEvent.Kind.MOMENT_LIKED if kind == Engagement.Kind.LIKE else TimelineEvent.Kind.MOMENT_COMMENTED,
         body=f"{comment}\n— {_excerpt(post)}" if comment else _excerpt(post),
     )
     try:
         with transaction.atomic():
             engagement = Engagement.objects.create(
-                workspace=post.workspace, post=post, contact=contact, kind=kind, comment=comment,
-                timeline_event=event, recorded_by=member.user, occurred_at=at,
+                workspace_id=post.workspace_id, post=post, contact=contact, kind=kind, comment=comment,
+                timeline_event=event, recorded_by=actor, occurred_at=at,
             )
     except IntegrityError:  # the same like recorded at the same moment by a teammate
         event.delete()

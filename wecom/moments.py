@@ -24,8 +24,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm import selectors as crm_selectors
-from crm.models import Contact, TimelineEvent
+from crm.models import Contact
+from moments import services as moments_services
 from moments.models import Engagement, Post, Publication
 from wecom import media
 from wecom.client import WeComClient, WeComError, WeComUnavailable, client_for
@@ -242,11 +242,6 @@ def _contact(task: MomentTask, external_userid: str) -> Contact | None:
     return contacts.filter(owner_account_id=task.publication.account_id).first() or contacts.first()
 
 
-def _excerpt(post: Post) -> str:
-    text = " ".join((post.text or (post.link or {}).get("title") or "").split())
-    return text[:60] + ("…" if len(text) > 60 else "")
-
-
 def _engagement_record(task: MomentTask, kind: str, external_userid: str, created: int) -> bool:
     # WeCom gives neither an id nor a comment's text: a like is one per customer, a comment one per moment in time.
     key = f"like:{external_userid}" if kind == Engagement.Kind.LIKE else f"comment:{external_userid}:{created}"
@@ -255,25 +250,14 @@ def _engagement_record(task: MomentTask, kind: str, external_userid: str, create
     contact = _contact(task, external_userid)
     if contact is None:
         return False  # not in the book (yet): counted once the sync brings the customer
-    post = task.publication.post
     at = datetime.fromtimestamp(created, tz=timezone.get_current_timezone()) if created else timezone.now()
     try:
         with transaction.atomic():
             seen = MomentEngagementSeen.objects.create(task=task, key=key)
-            engagement = None
-            if kind == Engagement.Kind.LIKE:  # a like recorded by hand already, or from another account's moment
-                engagement = Engagement.objects.filter(post=post, contact=contact, kind=kind).first()
-            if engagement is None:
-                event = TimelineEvent.objects.create(
-                    workspace_id=task.workspace_id, contact=contact, occurred_at=at, body=_excerpt(post),
-                    kind=TimelineEvent.Kind.MOMENT_LIKED if kind == Engagement.Kind.LIKE
-                    else TimelineEvent.Kind.MOMENT_COMMENTED,
-                )
-                engagement = Engagement.objects.create(workspace_id=task.workspace_id, post=post, contact=contact,
-                                                       kind=kind, timeline_event=event, occurred_at=at)
-            seen.engagement = engagement
+            seen.engagement = moments_services.engagement_record(
+                post=task.publication.post, contact=contact, kind=kind, occurred_at=at
+            )
             seen.save(update_fields=["engagement"])
     except IntegrityError:
         return False  # another run recorded it meanwhile
-    transaction.on_commit(lambda: crm_selectors.book_changed(workspace_id=task.workspace_id))
     return True
