@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm.views.access import owner_required
-from wecom import callbacks, sealing, services
+from wecom import callbacks, sealing, services, sync
 from wecom.forms import CredentialsForm
 from wecom.models import WeComCredentials
 
@@ -92,8 +92,6 @@ def callback(request, key):
 @require_POST
 def wecom_sync_now(request):
     """Queue the full sync; the htmx answer is the sync section, showing it running."""
-    from wecom import sync
-
     if services.credentials_for(workspace=request.workspace) is None:
         raise Http404
     sync.sync_queue(workspace=request.workspace)
