@@ -4,6 +4,7 @@ reasons (RejectsWriter)."""
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -157,6 +158,7 @@ def fast_normalize_phone(raw: str) -> str:
 TAG_SEPARATORS = re.compile(r"[,，、;；\n]+")
 
 
+@functools.cache  # asked for every cell of every row
 def _max_length(model, name: str) -> int:
     return model._meta.get_field(name).max_length
 

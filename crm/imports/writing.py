@@ -1,5 +1,13 @@
-"""Writing imported rows: the importers of contacts and of orders parse rows and write them a batch at a time
-(or, in a dry run, only count), and import_key() says when a re-imported order is the same order.
+"""Writing imported rows: the importers of contacts and of orders parse rows, plan each batch (match its rows with
+the book and decide what to write) and write the plan, or in a dry run only count; import_key() says when a
+re-imported order is the same order.
+
+A batch's plan and its writes are two steps because they may run on two connections at once (crm.imports.importing:
+the next batch planned while this one is written). A plan therefore never looks at what the batch before it wrote:
+the contacts that batch created or changed are carried over in memory (`carried`), as they were planned, and a
+lookup that finds one of them takes the carried version. Only the batch just planned is carried: the one before it
+has committed by the time the next plan runs. Carrying needs the new rows' ids before they are written, which
+PostgreSQL gives (reserve_ids); on SQLite a plan is written at once, in the same transaction, and nothing is carried.
 
 How a batch is written, and why (an import of 100,000 contacts writes about 600,000 rows: the contacts, three
 tags each, a timeline event per tag and one per contact):
@@ -48,7 +56,16 @@ from crm.imports.parsing import (
     parse_source,
     parse_when,
 )
-from crm.imports.tables import Statistics, insert_rows, insert_rows_with_ids, lookups_by_key, new_row, timeline_add
+from crm.imports.tables import (
+    Statistics,
+    insert_rows,
+    insert_rows_with_ids,
+    lookups_by_key,
+    new_row,
+    reserve_ids,
+    timeline_add,
+    update_rows,
+)
 from crm.models import Contact, ContactTag, Order, Tag, TimelineEvent
 
 if TYPE_CHECKING:
@@ -115,7 +132,12 @@ class _Importer:
     def parse(self, line: int, cells: list[str]) -> _Row:
         raise NotImplementedError
 
-    def write_batch(self, rows: list[_Row], result: ImportResult) -> None:
+    def plan_batch(self, rows: list[_Row], result: ImportResult) -> object | None:
+        """Match the rows with the book and count them in `result`; what to write (None in a dry run)."""
+        raise NotImplementedError
+
+    def write_plan(self, plan, result: ImportResult) -> None:
+        """Write what plan_batch() planned, in the caller's transaction (maybe on another thread and connection)."""
         raise NotImplementedError
 
     def _tags(self, names) -> dict[str, Tag]:
@@ -135,10 +157,11 @@ _CONTACT_LOOKUP_COLUMNS = ("workspace_id", "merged_into_id", *_MATCH_KEYS)  # wh
 _NOT_CONTACT_COLUMNS = ("tags", "referral_code")  # fields a row may map that are written elsewhere
 
 
-def _lookup(rows: QuerySet, key: str, values) -> QuerySet:
+def _lookup(rows: QuerySet, key: str, values: set) -> QuerySet:
     """Rows whose `key` is one of `values`: one key per query and no ORDER BY, so the (workspace, key) index serves
-    it (an OR of several keys, or the model's default order, makes SQLite scan the whole workspace per batch)."""
-    return rows.filter(**{f"{key}__any_of": list(values)}).order_by()
+    it (an OR of several keys, or the model's default order, makes SQLite scan the whole workspace per batch). The
+    values go as a set: filter() walks a list or tuple value by value looking for expressions."""
+    return rows.filter(**{f"{key}__any_of": values}).order_by()
 
 
 _CONTACT_TEXT = ("nickname", "remark_name", "wechat_id", "region", "description", "external_id", "union_id")
@@ -162,6 +185,12 @@ class _Target:
         self.imported = False  # has its "imported" timeline event planned
         self.referral: tuple[str, str] | None = None  # (column, code) of the row that creates it
 
+    def carried(self) -> _Target:
+        """A copy of a contact the batch writes, for the next batch's plan (which must not touch this batch's)."""
+        copy = _Target(self.pk, dict(self.values), self.line)
+        copy.tags = set(self.tags)
+        return copy
+
     @property
     def display_name(self) -> str:
         values = self.values  # as Contact.display_name
@@ -177,6 +206,11 @@ class _Plan:
         self.changed: list[_Target] = []
         self.tags: dict[str, list[_Target]] = {}
         self.imported: list[tuple[_Target, int]] = []
+        # Made once the plan is complete: the time it is written with, the new contacts' columns and rows, and the
+        # "imported" events' contacts and texts.
+        self.now: datetime | None = None
+        self.new_rows: tuple[tuple[str, ...], list[tuple]] = ((), [])
+        self.notes: list[tuple[_Target, str]] = []
 
     def add_tags(self, target: _Target, names: list[str]) -> None:
         for name in names:
@@ -196,6 +230,10 @@ class _ContactImporter(_Importer):
         self.source_of = Memo(parse_source)
         self.contact_statistics = Statistics(Contact, _CONTACT_LOOKUP_COLUMNS)
         self.tags_note = _("tags: %(tags)s")  # translated once, written on 100,000 events
+        # The contacts the batch just planned creates or changes, as it leaves them: by id, and by match key.
+        self.carried: dict[int, _Target] = {}
+        self.carried_keys: dict[tuple[str, str], _Target] = {}
+        self.carried_untagged: dict[int, set[str]] = {}  # tags its writes take off them (exclusive groups)
 
     def parse(self, line, cells):
         row = _Row(line, cells)
@@ -234,7 +272,7 @@ class _ContactImporter(_Importer):
             row.issues.append(("", "no_identity", _("no nickname, remark name, WeChat ID, phone or external ID.")))
         return row
 
-    def write_batch(self, rows, result):
+    def plan_batch(self, rows, result):
         self.contact_statistics.refresh()
         with lookups_by_key():
             index = self._book_contacts(rows)
@@ -247,15 +285,29 @@ class _ContactImporter(_Importer):
                 for key in _MATCH_KEYS:
                     if value := target.values.get(key):
                         self.seen.setdefault((key, value), target.line)
-            return
-        now = timezone.now()
-        self._create(plan.new, now)
+            return None
+        self.contact_statistics.added += len(plan.new)
+        ids = reserve_ids(Contact, len(plan.new))
+        if ids is not None:
+            for target, pk in zip(plan.new, ids):
+                target.pk = pk
+            self._carry(plan)
+        # The rows to write are made here rather than by write_plan(): with the writes on another thread, this one
+        # has time to spare while the server writes.
+        plan.now = timezone.now()
+        plan.new_rows = self._new_rows(plan.new, plan.now)
+        new = {id(target) for target in plan.new}
+        plan.notes = [(target, self._imported_note(target, line, id(target) in new)) for target, line in plan.imported]
+        return plan
+
+    def write_plan(self, plan, result):
+        now = plan.now
+        self._create(plan.new, plan.new_rows)
         self._update(plan.changed, now)
         fresh = {target.pk for target in plan.new}
         self._add_tags(plan.tags, fresh, now)
         timeline_add(
-            self.workspace.pk, TimelineEvent.Kind.IMPORTED,
-            [(target.pk, self._imported_note(target, line, fresh)) for target, line in plan.imported],
+            self.workspace.pk, TimelineEvent.Kind.IMPORTED, [(target.pk, note) for target, note in plan.notes],
             self.spec.actor, now,
         )
         self._attribute(plan.new, result)
@@ -279,11 +331,11 @@ class _ContactImporter(_Importer):
             except ValidationError as error:
                 result.note(target.line, "created", column, "bad_referral", " ".join(error.messages))
 
-    def _imported_note(self, target: _Target, line: int, fresh: set[int]) -> str:
+    def _imported_note(self, target: _Target, line: int, created: bool) -> str:
         """The "imported" event's text: the file and line, and for a contact the import created, its tags (one
         event instead of a "tag added" event per tag, which for 100,000 new contacts was 250,000 rows)."""
         note = f"{self.spec.file_name} #{line}"
-        if target.pk in fresh and target.tags:
+        if created and target.tags:
             note += " · " + self.tags_note % {"tags": "、".join(sorted(target.tags))}
         return note
 
@@ -297,31 +349,80 @@ class _ContactImporter(_Importer):
         by_pk: dict[int, _Target] = {}
         mapped = (name for name in self.fields if name not in _NOT_CONTACT_COLUMNS)
         columns = list(dict.fromkeys(["id", *_MATCH_KEYS, "nickname", "remark_name", *mapped]))
-        for position, key in enumerate(_MATCH_KEYS):
-            earlier = _MATCH_KEYS[:position]
-            values = {
-                row.values[key] for row in rows
-                if row.values.get(key) and not any((k, row.values.get(k)) in index for k in earlier)
-            }
+        unmatched = rows
+        for key in _MATCH_KEYS:
+            values = {value for row in unmatched if (value := row.values.get(key))}
             if not values:
                 continue
-            for found in sorted(_lookup(self.scope, key, values).values_list(*columns)):
-                target = by_pk.get(found[0])
+            found = {row[0]: row for row in _lookup(self.scope, key, values).values_list(*columns)}
+            for value in values:
+                if (carried := self.carried_keys.get((key, value))) is not None:
+                    found.setdefault(carried.pk, None)
+            for pk in sorted(found):
+                target = by_pk.get(pk)
                 if target is None:  # one target per contact, however many keys found it
-                    target = by_pk[found[0]] = _Target(found[0], dict(zip(columns[1:], found[1:])))
+                    # A contact the batch in flight writes is as it leaves it, not as the database still has it.
+                    target = by_pk[pk] = self._carried(pk) or _Target(pk, dict(zip(columns[1:], found[pk][1:])))
                 for match_key in _MATCH_KEYS:
-                    if value := target.values[match_key]:
+                    if value := target.values.get(match_key):
                         index.setdefault((match_key, value), target)
+            if found:
+                unmatched = [row for row in unmatched if (key, row.values.get(key)) not in index]
         return index
 
+    def _carried(self, pk: int) -> _Target | None:
+        """A copy of the contact as the batch in flight leaves it, if it writes it: the next plan must not change
+        the targets that batch's writer reads."""
+        target = self.carried.get(pk)
+        return target.carried() if target is not None else None
+
+    def _carry(self, plan: _Plan) -> None:
+        """Remember the contacts this plan creates or changes, for the next batch's plan. The targets themselves:
+        nothing changes them once planned, and the next plan copies the few it meets (_carried)."""
+        tagged = (target for targets in plan.tags.values() for target in targets)
+        self.carried = {target.pk: target for target in [*plan.new, *plan.changed, *tagged]}
+        self.carried_untagged = self._exclusive_siblings(plan)
+        self.carried_keys = {}
+        for pk in sorted(self.carried):
+            target = self.carried[pk]
+            for key in _MATCH_KEYS:
+                if value := target.values.get(key):
+                    self.carried_keys.setdefault((key, value), target)
+
+    def _exclusive_siblings(self, plan: _Plan) -> dict[int, set[str]]:
+        """The tags the plan's writes take off contacts: a tag of an exclusive group takes the group's other tags
+        off (_add_tags). Contact id → tag names. Tags the import creates have no group, so the database knows every
+        tag that does this."""
+        exclusive = dict(
+            Tag.objects.filter(workspace=self.workspace, name__in=list(plan.tags), group__exclusive=True)
+            .values_list("name", "group_id")
+        )
+        if not exclusive:
+            return {}
+        siblings: dict[int, set[str]] = {}
+        for group_id, name in Tag.objects.filter(group_id__in=set(exclusive.values())).values_list("group_id", "name"):
+            siblings.setdefault(group_id, set()).add(name)
+        untagged: dict[int, set[str]] = {}
+        for name, targets in plan.tags.items():  # in the order _add_tags links them: the last one stays
+            if name in exclusive:
+                for target in targets:
+                    dropped = untagged.setdefault(target.pk, set())
+                    dropped |= siblings[exclusive[name]]
+                    dropped.discard(name)
+        return untagged
+
     def _load_held_tags(self, rows: list[_Row], index: dict[tuple[str, str], _Target]) -> None:
-        """Which of the batch's tags the matched contacts hold already (those are not added again)."""
+        """Which of the batch's tags the matched contacts hold already (those are not added again). The database
+        does not have the batch in flight yet: the tags its writes take off are taken off here."""
         names = {name for row in rows for name in row.tags}
         targets = {target.pk: target for target in index.values()}
         if names and targets:
-            held = _lookup(ContactTag.objects.filter(tag__name__in=names), "content_object_id", targets)
+            held = _lookup(ContactTag.objects.filter(tag__name__in=names), "content_object_id", set(targets))
             for contact_id, name in held.values_list("content_object_id", "tag__name"):
                 targets[contact_id].tags.add(name)
+            for contact_id, untagged in self.carried_untagged.items():
+                if contact_id in targets:
+                    targets[contact_id].tags -= untagged
 
     def _match(self, values: dict, index: dict) -> tuple[_Target | None, str]:
         """The contact a row is, and the key that says so. In a dry run a key an earlier batch would have created
@@ -395,39 +496,36 @@ class _ContactImporter(_Importer):
 
     # Writing
 
-    def _create(self, targets: list[_Target], now: datetime) -> None:
-        """Write the new contacts and give their targets the ids."""
+    def _new_rows(self, targets: list[_Target], now: datetime) -> tuple[tuple[str, ...], list[tuple]]:
+        """The columns and rows that write the new contacts."""
         if not targets:
-            return
+            return (), []
         defaults = new_row(
             Contact, now, workspace_id=self.workspace.pk,
             owner_account_id=self.spec.account.pk if self.spec.account else None,
         )
-        columns = tuple(defaults)
         # {**defaults, **values} keeps the defaults' column order: a target's values are all Contact fields.
-        rows = [tuple({**defaults, **target.values}.values()) for target in targets]
-        for target, pk in zip(targets, insert_rows_with_ids(Contact, columns, rows)):
+        return tuple(defaults), [tuple({**defaults, **target.values}.values()) for target in targets]
+
+    def _create(self, targets: list[_Target], new_rows: tuple[tuple[str, ...], list[tuple]]) -> None:
+        """Write the new contacts; on SQLite, give their targets the ids."""
+        if not targets:
+            return
+        columns, rows = new_rows
+        reserved = [target.pk for target in targets] if targets[0].pk is not None else None
+        for target, pk in zip(targets, insert_rows_with_ids(Contact, columns, rows, reserved)):
             target.pk = pk
-        self.contact_statistics.added += len(targets)
 
     def _update(self, targets: list[_Target], now: datetime) -> None:
-        """Write the changed fields of the book's contacts: one executemany per set of changed fields."""
+        """Write the changed fields of the book's contacts: one statement per set of changed fields."""
         groups: dict[tuple[str, ...], list[_Target]] = {}
         for target in targets:
             groups.setdefault(tuple(sorted(target.changed)), []).append(target)
-        quote, updated_at = connection.ops.quote_name, Contact._meta.get_field("updated_at")
-        stamp = updated_at.get_db_prep_save(now, connection)
-        with connection.cursor() as cursor:
-            for names, group in groups.items():
-                fields = [Contact._meta.get_field(name) for name in names]
-                assignments = ", ".join(f"{quote(field.column)} = %s" for field in [*fields, updated_at])
-                cursor.executemany(
-                    f"UPDATE {quote(Contact._meta.db_table)} SET {assignments} WHERE id = %s",
-                    [
-                        [*(field.get_db_prep_save(target.values[field.name], connection) for field in fields), stamp, target.pk]
-                        for target in group
-                    ],
-                )
+        for names, group in groups.items():
+            update_rows(
+                Contact, (*names, "updated_at"),
+                [(target.pk, *(target.values[name] for name in names), now) for target in group],
+            )
 
     def _add_tags(self, plan: dict[str, list[_Target]], fresh: set[int], now: datetime) -> None:
         """Link the planned tags as services.contacts_tag does: a "tag added" timeline event for each new link of a
@@ -458,12 +556,25 @@ class _ContactImporter(_Importer):
         events.emit_each(events.TAG_ADDED, workspace_id=self.workspace.pk, items=added_events)
 
 
+class _OrderPlan:
+    """What an orders batch writes: its new customers (customer → (line, the contact's fields)), with their ids
+    when reserved, and its orders as (row values, contact id, or else the new customer's key)."""
+
+    def __init__(self, new_customers: dict[str, tuple[int, dict]], orders: list[tuple[dict, int | None, str]],
+                 customer_ids: list[int] | None):
+        self.new_customers, self.orders, self.customer_ids = new_customers, orders, customer_ids
+
+
 class _OrderImporter(_Importer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.channel_of = Memo(parse_channel)
         self.order_statistics = Statistics(Order, ("workspace_id", "import_key"))
         self.contact_statistics = Statistics(Contact, _CONTACT_LOOKUP_COLUMNS)  # the customers' lookups
+        # What the batch just planned writes (see the module's doc): its orders' keys, and its new customers by the
+        # key a lookup would find them by.
+        self.carried_orders: set[str] = set()
+        self.carried_customers: dict[tuple[str, str], int] = {}
 
     def parse(self, line, cells):
         row = _Row(line, cells)
@@ -509,7 +620,7 @@ class _OrderImporter(_Importer):
         indexes = self.fields.get(field_name)
         return self.header[indexes[0]] if indexes else field_name
 
-    def write_batch(self, rows, result):
+    def plan_batch(self, rows, result):
         self.order_statistics.refresh()
         self.contact_statistics.refresh()
         keys = {row.values["import_key"] for row in rows}
@@ -517,9 +628,11 @@ class _OrderImporter(_Importer):
         done = set(
             _lookup(Order.objects.filter(workspace=self.workspace).exclude(import_key=""), "import_key", keys)
             .values_list("import_key", flat=True)
-        )
+        ) | (keys & self.carried_orders)
         with lookups_by_key():
             by = self._customers(rows)
+        for key, pk in self.carried_customers.items():
+            by.setdefault(key, pk)
         in_batch: dict[str, int] = {}
         new_customers: dict[str, tuple[int, dict]] = {}  # customer → (line, the new contact's fields)
         orders: list[tuple[dict, int | None, str]] = []  # (row values, contact id, or else the new customer)
@@ -557,9 +670,22 @@ class _OrderImporter(_Importer):
                 self.seen[("order", key)] = line
             for customer_key in new_customers:
                 self.seen[("customer", customer_key)] = 1
-            return
+            return None
+        plan = _OrderPlan(new_customers, orders, reserve_ids(Contact, len(new_customers)))
+        self.order_statistics.added += len(orders)
+        self.contact_statistics.added += len(new_customers)
+        if plan.customer_ids is not None:
+            self.carried_orders = set(in_batch)
+            self.carried_customers = {
+                ("phone", values["phone"]) if values["phone"] else ("external_id", values["external_id"]): pk
+                for (_line, values), pk in zip(new_customers.values(), plan.customer_ids)
+            }
+        return plan
+
+    def write_plan(self, plan, result):
         now = timezone.now()
-        created = self._create_customers(new_customers, now)
+        new_customers, orders = plan.new_customers, plan.orders
+        created = self._create_customers(new_customers, plan.customer_ids, now)
         defaults = new_row(Order, now, workspace_id=self.workspace.pk, created_by_id=getattr(self.spec.actor, "pk", None))
         insert_rows(Order, tuple(defaults), [
             tuple({
@@ -569,7 +695,6 @@ class _OrderImporter(_Importer):
             }.values())
             for values, contact_id, customer_key in orders
         ], ignore_conflicts=True)  # an order another import of the same file committed meanwhile is left alone
-        self.order_statistics.added += len(orders)
         timeline_add(
             self.workspace.pk, TimelineEvent.Kind.IMPORTED,
             [(created[customer_key], f"{self.spec.file_name} #{line}") for customer_key, (line, _v) in new_customers.items()],
@@ -593,12 +718,13 @@ class _OrderImporter(_Importer):
                     by.setdefault((key, value), pk)
         return by
 
-    def _create_customers(self, customers: dict[str, tuple[int, dict]], now: datetime) -> dict[str, int]:
-        """Write the batch's new customers as contacts; customer → the contact's id."""
+    def _create_customers(
+        self, customers: dict[str, tuple[int, dict]], ids: list[int] | None, now: datetime
+    ) -> dict[str, int]:
+        """Write the batch's new customers as contacts (with the ids reserved for them, if any); customer → id."""
         defaults = new_row(
             Contact, now, workspace_id=self.workspace.pk,
             owner_account_id=self.spec.account.pk if self.spec.account else None,
         )
         rows = [tuple({**defaults, **values}.values()) for _line, values in customers.values()]
-        self.contact_statistics.added += len(rows)
-        return dict(zip(customers, insert_rows_with_ids(Contact, tuple(defaults), rows)))
+        return dict(zip(customers, insert_rows_with_ids(Contact, tuple(defaults), rows, ids)))

@@ -585,23 +585,23 @@ def test_a_crashed_import_keeps_its_committed_batches_and_resumes_after_them(own
     monkeypatch.setattr(imports, "BATCH_SIZE", 2)
     rows = [["昵称", "微信号", "手机号"]] + [[f"客{i}", f"wx_{i}", "12" if i == 1 else ""] for i in range(7)]
     job = make_job(owner, csv_bytes(rows))
-    original = imports._ContactImporter.write_batch
+    original = imports._ContactImporter.write_plan
     calls = []
 
-    def crash_on_third_batch(self, batch, result):
+    def crash_on_third_batch(self, plan, result):
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("worker died")
-        return original(self, batch, result)
+        return original(self, plan, result)
 
-    monkeypatch.setattr(imports._ContactImporter, "write_batch", crash_on_third_batch)
+    monkeypatch.setattr(imports._ContactImporter, "write_plan", crash_on_third_batch)
     job = queue_and_run(job)
     assert job.status == ImportJob.Status.FAILED and "resume" in job.error
     assert job.processed_rows == 4  # two batches of two rows committed, with their counts
     assert (job.created_count, job.rejected_count) == (3, 1)
     assert Contact.objects.filter(workspace=owner.workspace).count() == 3
 
-    monkeypatch.setattr(imports._ContactImporter, "write_batch", original)
+    monkeypatch.setattr(imports._ContactImporter, "write_plan", original)
     assert imports.import_job_resume(job=job)
     tasks.import_job_run.delay(job_id=job.pk)
     job.refresh_from_db()

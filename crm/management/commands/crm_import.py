@@ -59,8 +59,10 @@ class Command(BaseCommand):
                 # The encoding found once, for the two passes below: detecting it reads the whole file.
                 encoding, header = encoding or head.encoding, head.header
                 columns = self._columns(kind, header, map)
-                stream.seek(0)
-                total = imports.count_rows(stream, name=path.name, encoding=encoding)
+                total = 0  # rows, for the progress bar: counting them reads the file once more
+                if not no_progress:
+                    stream.seek(0)
+                    total = imports.count_rows(stream, name=path.name, encoding=encoding)
                 stream.seek(0)
                 spec = imports.ImportSpec(
                     workspace=found, kind=kind, columns=columns, account=chosen_account, file_name=path.name
