@@ -9,17 +9,17 @@ lookup that finds one of them takes the carried version. Only the batch just pla
 has committed by the time the next plan runs. Carrying needs the new rows' ids before they are written, which
 PostgreSQL gives (reserve_ids); on SQLite a plan is written at once, in the same transaction, and nothing is carried.
 
-How a batch is written, and why (an import of 100,000 contacts writes about 600,000 rows: the contacts, three
-tags each, a timeline event per tag and one per contact):
+How a batch is written, and why (an import of 100,000 new contacts writes about 400,000 rows: the contacts, two
+tags each, and an "imported" timeline event each that names its tags):
 - The contacts the batch's rows name are looked up with one query per identity key (external ID, WeChat ID,
   phone) for the whole batch, read as tuples: no model instances.
 - Rows are matched and merged in Python, into plain dicts (_Target), not Contact instances: building 100,000
   model instances cost more than writing them.
-- New rows go to PostgreSQL with COPY (crm.imports.tables, on crm.bulkload as the seed): one stream per table and
-  batch instead of a parsed and planned multi-row INSERT per thousand rows. The new contacts' ids are reserved
-  from the table's sequence first, so their tags and timeline events can name them in the same transaction. Other
-  databases (SQLite) get bulk_create, which returns the ids.
-- Changed contacts are updated with one executemany per set of changed fields, not bulk_update's CASE per row.
+- New rows go to PostgreSQL with binary COPY (crm.imports.tables, on crm.bulkload as the seed): one stream per
+  table and batch instead of a parsed and planned multi-row INSERT per thousand rows. The new contacts' ids are
+  reserved from the table's sequence first, so their tags and timeline events can name them in the same
+  transaction. SQLite gets one executemany, and the ids of the rows it wrote.
+- Changed contacts are updated with one statement per set of changed fields (tables.update_rows).
 
 BATCH_SIZE is read from the crm.imports package when used, so that it can be changed there (tests do).
 """
@@ -162,6 +162,16 @@ def _lookup(rows: QuerySet, key: str, values: set) -> QuerySet:
     it (an OR of several keys, or the model's default order, makes SQLite scan the whole workspace per batch). The
     values go as a set: filter() walks a list or tuple value by value looking for expressions."""
     return rows.filter(**{f"{key}__any_of": values}).order_by()
+
+
+def _lookup_keys(rows: QuerySet, columns: list[str], wanted: dict[str, set]) -> list[tuple]:
+    """`columns` of the rows whose key is one of its values, for each key (key → values): one query, the lookups
+    of the keys joined by UNION ALL, each still served by its own index, so a batch costs one round trip instead of
+    one per key. A row two keys find comes twice."""
+    queries = [_lookup(rows, key, values).values_list(*columns) for key, values in wanted.items() if values]
+    if len(queries) > 1:
+        return list(queries[0].union(*queries[1:], all=True))
+    return list(queries[0]) if queries else []
 
 
 _CONTACT_TEXT = ("nickname", "remark_name", "wechat_id", "region", "description", "external_id", "union_id")
@@ -342,32 +352,24 @@ class _ContactImporter(_Importer):
     # Matching
 
     def _book_contacts(self, rows: list[_Row]) -> dict[tuple[str, str], _Target]:
-        """The contacts already in the book that the rows name, by external ID, then (for the rows still unmatched)
-        WeChat ID, then phone: (key, value) → contact, the oldest contact winning a tie. One query per key for the
-        whole batch, reading only the columns the import compares or shows, as tuples."""
-        index: dict[tuple[str, str], _Target] = {}
-        by_pk: dict[int, _Target] = {}
+        """The contacts already in the book that the rows name by external ID, WeChat ID or phone: (key, value) →
+        contact, the oldest contact winning a tie (a row takes the first of its keys that finds one: _match). One
+        query for the whole batch, reading only the columns the import compares or shows, as tuples."""
         mapped = (name for name in self.fields if name not in _NOT_CONTACT_COLUMNS)
         columns = list(dict.fromkeys(["id", *_MATCH_KEYS, "nickname", "remark_name", *mapped]))
-        unmatched = rows
-        for key in _MATCH_KEYS:
-            values = {value for row in unmatched if (value := row.values.get(key))}
-            if not values:
-                continue
-            found = {row[0]: row for row in _lookup(self.scope, key, values).values_list(*columns)}
+        wanted = {key: {value for row in rows if (value := row.values.get(key))} for key in _MATCH_KEYS}
+        found = {row[0]: row for row in _lookup_keys(self.scope, columns, wanted)}
+        for key, values in wanted.items():
             for value in values:
                 if (carried := self.carried_keys.get((key, value))) is not None:
                     found.setdefault(carried.pk, None)
-            for pk in sorted(found):
-                target = by_pk.get(pk)
-                if target is None:  # one target per contact, however many keys found it
-                    # A contact the batch in flight writes is as it leaves it, not as the database still has it.
-                    target = by_pk[pk] = self._carried(pk) or _Target(pk, dict(zip(columns[1:], found[pk][1:])))
-                for match_key in _MATCH_KEYS:
-                    if value := target.values.get(match_key):
-                        index.setdefault((match_key, value), target)
-            if found:
-                unmatched = [row for row in unmatched if (key, row.values.get(key)) not in index]
+        index: dict[tuple[str, str], _Target] = {}
+        for pk in sorted(found):
+            # A contact the batch in flight writes is as it leaves it, not as the database still has it.
+            target = self._carried(pk) or _Target(pk, dict(zip(columns[1:], found[pk][1:])))
+            for key in _MATCH_KEYS:
+                if value := target.values.get(key):
+                    index.setdefault((key, value), target)
         return index
 
     def _carried(self, pk: int) -> _Target | None:
@@ -517,15 +519,11 @@ class _ContactImporter(_Importer):
             target.pk = pk
 
     def _update(self, targets: list[_Target], now: datetime) -> None:
-        """Write the changed fields of the book's contacts: one statement per set of changed fields."""
-        groups: dict[tuple[str, ...], list[_Target]] = {}
-        for target in targets:
-            groups.setdefault(tuple(sorted(target.changed)), []).append(target)
-        for names, group in groups.items():
-            update_rows(
-                Contact, (*names, "updated_at"),
-                [(target.pk, *(target.values[name] for name in names), now) for target in group],
-            )
+        """Write the changed fields of the book's contacts, in one statement."""
+        update_rows(Contact, [
+            (target.pk, {**{name: target.values[name] for name in target.changed}, "updated_at": now})
+            for target in targets
+        ])
 
     def _add_tags(self, plan: dict[str, list[_Target]], fresh: set[int], now: datetime) -> None:
         """Link the planned tags as services.contacts_tag does: a "tag added" timeline event for each new link of a
@@ -706,11 +704,8 @@ class _OrderImporter(_Importer):
         oldest contact winning a tie."""
         raws = {row.values["customer"] for row in rows}
         phones = {row.values["customer_phone"] for row in rows if row.values["customer_phone"]}
-        found = {}
-        for key, values in (("external_id", raws), ("wechat_id", raws), ("phone", phones)):
-            if values:
-                for found_row in _lookup(self.scope, key, values).values_list("pk", "external_id", "wechat_id", "phone"):
-                    found[found_row[0]] = found_row
+        wanted = {"external_id": raws, "wechat_id": raws, "phone": phones}
+        found = {row[0]: row for row in _lookup_keys(self.scope, ["pk", *_MATCH_KEYS], wanted)}
         by: dict[tuple[str, str], int] = {}
         for pk, external_id, wechat_id, phone in sorted(found.values()):
             for key, value in (("external_id", external_id), ("wechat_id", wechat_id), ("phone", phone)):

@@ -129,6 +129,12 @@ def fresh_workspace(slug: str):
             ):
                 cursor.execute(statement, [old.pk])
             old.delete()
+        if connection.vendor == "postgresql":
+            # The deleted rows' space made reusable and the statistics taken again, so that every round starts
+            # from the same tables (without, each round ran 1–2 s slower than the one before it).
+            with connection.cursor() as cursor:
+                for table in ("crm_contact", "crm_contacttag", "crm_timelineevent", "crm_order"):
+                    cursor.execute(f"VACUUM ANALYZE {table}")
     workspace = Workspace.objects.create(name="导入压测", slug=slug)
     WeChatAccount.objects.create(workspace=workspace, name=ACCOUNT, wechat_id="xiaomei_haiwei1")
     return workspace
