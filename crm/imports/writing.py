@@ -236,7 +236,11 @@ class _Plan:
 class _ContactImporter(_Importer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.text_fields = [name for name in _CONTACT_TEXT if name in self.fields]
+        # Each mapped text field's cell, column and longest value, worked out once: parse() runs for every row.
+        self.text_cells = [
+            (name, index, column, _max_length(Contact, name))
+            for name in _CONTACT_TEXT for index, column in self.sources.get(name, ())
+        ]
         self.source_of = Memo(parse_source)
         self.contact_statistics = Statistics(Contact, _CONTACT_LOOKUP_COLUMNS)
         self.tags_note = _("tags: %(tags)s")  # translated once, written on 100,000 events
@@ -247,10 +251,13 @@ class _ContactImporter(_Importer):
 
     def parse(self, line, cells):
         row = _Row(line, cells)
-        values = row.values
-        for name in self.text_fields:
-            if value := self._text(row, name):
-                values[name] = value
+        values, count = row.values, len(cells)
+        for name, index, column, limit in self.text_cells:  # _text(), unrolled: the most common cells
+            if index < count and name not in values and (value := cells[index].strip()):
+                if len(value) > limit:
+                    row.issues.append((column, "too_long", _("longer than %(max)d characters.") % {"max": limit}))
+                else:
+                    values[name] = value
         for column, value in self._cells(row, "phone"):
             try:
                 values["phone"] = fast_normalize_phone(value)
