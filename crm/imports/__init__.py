@@ -20,10 +20,11 @@ exactly the committed batches and the job says how far they reached; resuming st
 file is harmless as well: contacts are matched (external ID, WeChat ID, phone) and updated rather than added again,
 and an order's import_key is unique per workspace.
 
-The package's modules, in that order: reading, mapping, parsing (cells, rejected rows), writing (the importers of
-contacts and orders), importing (import_rows) and jobs (ImportJob services). This module re-exports what the rest of
-the project uses, and holds the two limits the modules read from here when they use them, so that changing
-crm.imports.MAX_UPLOAD_BYTES or crm.imports.BATCH_SIZE takes effect.
+The package's modules, in that order: reading, mapping, parsing (cells, rejected rows), tables (how rows are
+written), writing (the base importer and the contacts'), orders (the orders'), importing (import_rows) and jobs
+(ImportJob services). This module re-exports what the rest of the project uses, and holds the two limits the
+modules read from here when they use them, so that changing crm.imports.MAX_UPLOAD_BYTES or crm.imports.BATCH_SIZE
+takes effect.
 """
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -42,7 +43,8 @@ from crm.imports.mapping import (  # noqa: E402
     suggest_mapping,
 )
 from crm.imports.parsing import RejectsWriter, _Bad, parse_amount, parse_channel  # noqa: E402
-from crm.imports.writing import _ContactImporter, import_key  # noqa: E402
+from crm.imports.writing import _ContactImporter  # noqa: E402
+from crm.imports.orders import import_key  # noqa: E402
 from crm.imports.importing import ImportSpec, import_rows  # noqa: E402
 from crm.imports.jobs import (  # noqa: E402
     DRY_RUN_MAX_ROWS,

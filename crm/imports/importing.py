@@ -25,7 +25,8 @@ from crm import bulkload, imports, selectors
 from crm.imports.mapping import mapping_errors
 from crm.imports.parsing import RejectsWriter, _Row
 from crm.imports.reading import ImportFileError, open_table
-from crm.imports.writing import _ContactImporter, _OrderImporter
+from crm.imports.orders import _OrderImporter
+from crm.imports.writing import _ContactImporter
 from crm.models import ImportJob, Member, WeChatAccount, Workspace
 
 REPORT_LIMIT = 50  # how many row reasons a dry run or a summary lists; the counts cover every row

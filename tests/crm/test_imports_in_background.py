@@ -11,9 +11,9 @@ from django.db import connection, transaction
 
 from crm import imports
 from crm.imports import importing
-from crm.models import Contact, ContactTag, Order, TimelineEvent
-from tests.crm.test_imports import ORDER_HEADER, csv_bytes, run
-from tests.factories import TagFactory, TagGroupFactory, WorkspaceFactory
+from crm.models import Contact, ContactTag, ImportJob, Member, Order, TimelineEvent
+from tests.crm.test_imports import ORDER_HEADER, csv_bytes, make_job, queue_and_run, run
+from tests.factories import MemberFactory, TagFactory, TagGroupFactory, WorkspaceFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -141,3 +141,13 @@ def test_a_failed_background_batch_stops_the_import_and_keeps_the_batches_before
     assert threading.active_count() == 1 or not any(
         thread.name.startswith("import-writes") for thread in threading.enumerate()
     )
+
+
+def test_an_import_job_commits_its_progress_with_each_batch_the_writer_writes(writer_threads):
+    owner = MemberFactory(workspace=WorkspaceFactory(), role=Member.Role.OWNER)
+    rows = [["昵称", "微信号", "手机号"]] + [[f"客{n}", f"wx_{n}", "12" if n == 3 else ""] for n in range(7)]
+    job = queue_and_run(make_job(owner, csv_bytes(rows)))
+    assert len(writer_threads) == 4  # batches of two rows
+    assert job.status == ImportJob.Status.DONE
+    assert (job.processed_rows, job.created_count, job.rejected_count) == (7, 6, 1)
+    assert Contact.objects.filter(workspace=owner.workspace).count() == 6
