@@ -127,6 +127,8 @@ def test_importing_queues_the_task_and_the_status_page_shows_the_result(
     assert '<dd id="created-count">2</dd>' in html and '<dd id="rejected-count">1</dd>' in html
     assert 'data-status="done"' in html and 'hx-trigger="every 2s"' not in html
     assert reverse("crm:import_rejects", args=[job.pk]) in html
+    chinese = owner_client.get(response["Location"], headers={"accept-language": "zh-hans"}).content.decode()
+    assert "<dt>新建</dt>" in chinese and "创建时间" not in chinese  # a count, not a time
     # The mapping page of a started job leads to its status.
     assert owner_client.get(reverse("crm:import_detail", args=[job.pk]))["Location"] == response["Location"]
 
