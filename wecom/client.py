@@ -112,6 +112,17 @@ class WeComClient:
             token = self._refresh_token(stale=token)
             return self._request(path, params={**(params or {}), "access_token": token}, body=body)
 
+    def pages(self, path: str, body: dict, key: str, *, limit: int = 1000):
+        """The rows under `key` of every page of a cursor-paged POST (the mass-send and moments results), fetched as
+        they are read. 1,000 is WeCom's largest page for those calls."""
+        cursor = ""
+        while True:
+            answer = self.call(path, body={**body, "limit": limit, "cursor": cursor})
+            yield from answer.get(key) or []
+            cursor = answer.get("next_cursor") or ""
+            if not cursor:
+                return
+
     def _count_call(self, path: str) -> None:
         """WeCom allows 10,000 calls a minute per API and corp: past that, say so instead of being blocked."""
         key = f"wecom:calls:{self.corp_id}:{path}:{int(time.time() // 60)}"

@@ -37,7 +37,6 @@ POLL_EVERY = timedelta(minutes=10)
 POLL_BATCH = 200
 FOLLOW_DAYS = timedelta(days=7)
 MAX_PICTURES = 9
-PAGE_SIZE = 1000
 JOB_DONE = 3  # get_moment_task_result: 1 started, 2 running, 3 done
 Status = MomentTask.Status
 
@@ -185,25 +184,16 @@ def _check_job(task: MomentTask, client: WeComClient, credentials) -> None:
     MomentTask.objects.filter(pk=task.pk).update(moment_id=task.moment_id, status=Status.WAITING)
 
 
-def _pages(client: WeComClient, path: str, body: dict, key: str):
-    cursor = ""
-    while True:
-        answer = client.call(path, body={**body, "limit": PAGE_SIZE, "cursor": cursor})
-        yield from answer.get(key) or []
-        cursor = answer.get("next_cursor") or ""
-        if not cursor:
-            return
-
-
 def _check_posted(task: MomentTask, client: WeComClient, now: datetime) -> None:
     posted = any(
         row.get("userid") == task.sender and int(row.get("publish_status", 0)) == 1
-        for row in _pages(client, "externalcontact/get_moment_task", {"moment_id": task.moment_id}, "task_list")
+        for row in client.pages("externalcontact/get_moment_task", {"moment_id": task.moment_id}, "task_list")
     )
     if not posted:
         return
-    audience = sum(1 for _row in _pages(client, "externalcontact/get_moment_customer_list",
-                                        {"moment_id": task.moment_id, "userid": task.sender}, "customer_list"))
+    audience = sum(1 for _row in client.pages(
+        "externalcontact/get_moment_customer_list", {"moment_id": task.moment_id, "userid": task.sender}, "customer_list"
+    ))
     task.status = Status.PUBLISHED
     MomentTask.objects.filter(pk=task.pk).update(status=Status.PUBLISHED)
     Publication.objects.filter(pk=task.publication_id, status=Publication.Status.PENDING).update(

@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 RESULT_WINDOW = timedelta(days=3)
 POLL_EVERY = timedelta(minutes=5)
 POLL_BATCH = 200
-PAGE_SIZE = 1000  # WeCom's largest page for both calls
 
 SENT, NOT_A_FRIEND, DAILY_LIMIT = 1, 2, 3
 TASK_SENT = 2  # get_groupmsg_task: 0 not sent, 2 sent
@@ -83,20 +82,10 @@ def mass_send_results_fetch(*, mass_send_id: int, now: datetime | None = None) -
     return True
 
 
-def _pages(client: WeComClient, path: str, body: dict, key: str):
-    cursor = ""
-    while True:
-        answer = client.call(path, body={**body, "limit": PAGE_SIZE, "cursor": cursor})
-        yield from answer.get(key) or []
-        cursor = answer.get("next_cursor") or ""
-        if not cursor:
-            return
-
-
 def _sender_confirmed(client: WeComClient, mass_send: MassSend) -> bool:
     return any(
         task.get("userid") == mass_send.sender and int(task.get("status", 0)) == TASK_SENT
-        for task in _pages(client, "externalcontact/get_groupmsg_task", {"msgid": mass_send.msgid}, "task_list")
+        for task in client.pages("externalcontact/get_groupmsg_task", {"msgid": mass_send.msgid}, "task_list")
     )
 
 
@@ -104,7 +93,7 @@ def _send_results(client: WeComClient, mass_send: MassSend) -> dict[str, int]:
     body = {"msgid": mass_send.msgid, "userid": mass_send.sender}
     return {
         row["external_userid"]: int(row.get("status", 0))
-        for row in _pages(client, "externalcontact/get_groupmsg_send_result", body, "send_list")
+        for row in client.pages("externalcontact/get_groupmsg_send_result", body, "send_list")
         if row.get("external_userid")
     }
 

@@ -5,7 +5,7 @@ from tests.factories import WeChatAccountFactory
 from tests.wecom.fake_sending import install
 from tests.wecom.fake_server import FakeWeCom
 from tests.wecom.fake_sync import FakeCorp
-from wecom import services
+from wecom import callbacks, services
 
 CORP_ID = "ww5823bf96d3bd56c7"
 SECRET = "app-secret-Kq8ZtR2mWx"
@@ -55,3 +55,15 @@ def corp(fake_wecom):
     corp = FakeCorp()
     corp.install(fake_wecom)
     return corp
+
+
+@pytest.fixture
+def deliver(credentials, django_capture_on_commit_callbacks):
+    """A callback event, as WeCom posts it, stored and its task run."""
+    from tests.wecom.signing import event_xml  # here: signing imports this module's keys
+
+    def deliver(change_type, **fields):
+        with django_capture_on_commit_callbacks(execute=True):
+            return callbacks.event_store(credentials, event_xml(change_type, **fields))
+
+    return deliver

@@ -5,20 +5,10 @@ from django.core.exceptions import ValidationError
 
 from crm.models import Contact, TimelineEvent, WeChatAccount
 from tests.factories import ContactFactory, WeChatAccountFactory
-from tests.wecom.signing import event_xml
-from wecom import callbacks, events
+from wecom import events
 from wecom.models import CallbackEvent
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def deliver(credentials, django_capture_on_commit_callbacks):
-    def deliver(change_type, **fields):
-        with django_capture_on_commit_callbacks(execute=True):
-            return callbacks.event_store(credentials, event_xml(change_type, **fields))
-
-    return deliver
 
 
 class FakeAttribution:

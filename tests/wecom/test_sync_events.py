@@ -4,20 +4,9 @@ import pytest
 
 from crm.models import Contact, ContactTag, CustomerGroup, Tag
 from tests.factories import ContactFactory
-from tests.wecom.signing import event_xml
-from wecom import callbacks
 from wecom.models import CallbackEvent
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def deliver(credentials, django_capture_on_commit_callbacks):
-    def deliver(change_type, **fields):
-        with django_capture_on_commit_callbacks(execute=True):
-            return callbacks.event_store(credentials, event_xml(change_type, **fields))
-
-    return deliver
 
 
 def test_an_edit_in_wecom_brings_the_customers_remark_and_tags(deliver, corp, seller, workspace, fake_wecom):
