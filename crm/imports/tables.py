@@ -81,16 +81,13 @@ def reserve_ids(model: type[Model], count: int) -> list[int] | None:
     return bulkload.reserve_ids(model._meta.db_table, count)
 
 
-def insert_rows_with_ids(
-    model: type[Model], columns: tuple[str, ...], rows: list[tuple], ids: list[int] | None = None
-) -> list[int]:
-    """insert_rows() for rows others will name: their ids, in order. On PostgreSQL the ids reserved with
-    reserve_ids() (or reserved now), written by the COPY; on SQLite the consecutive rowids the insert was given."""
+def insert_rows_with_ids(model: type[Model], columns: tuple[str, ...], rows: list[tuple], ids: list[int] | None) -> list[int]:
+    """insert_rows() for rows others will name: their ids, in order. On PostgreSQL the ids reserve_ids() gave,
+    written by the COPY; on SQLite (ids None) the consecutive rowids the insert was given."""
     if not rows:
         return []
     if is_postgresql():
         table, quote = model._meta.db_table, connection.ops.quote_name
-        ids = ids if ids is not None else bulkload.reserve_ids(table, len(rows))
         names = ("id", *(quote(model._meta.get_field(name).column) for name in columns))
         bulkload.copy_rows(table, names, ((pk, *row) for pk, row in zip(ids, rows)))
         return ids
