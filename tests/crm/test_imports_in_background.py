@@ -9,7 +9,7 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from crm import imports
+from crm import imports, tasks
 from crm.imports import importing
 from crm.models import Contact, ContactTag, ImportJob, Member, Order, TimelineEvent
 from tests.crm.test_imports import ORDER_HEADER, csv_bytes, make_job, queue_and_run, run
@@ -143,11 +143,15 @@ def test_a_failed_background_batch_stops_the_import_and_keeps_the_batches_before
     )
 
 
-def test_an_import_job_commits_its_progress_with_each_batch_the_writer_writes(writer_threads):
+def test_an_import_job_commits_its_progress_with_each_batch_the_writer_writes_and_runs_once(writer_threads):
     owner = MemberFactory(workspace=WorkspaceFactory(), role=Member.Role.OWNER)
     rows = [["昵称", "微信号", "手机号"]] + [[f"客{n}", f"wx_{n}", "12" if n == 3 else ""] for n in range(7)]
     job = queue_and_run(make_job(owner, csv_bytes(rows)))
     assert len(writer_threads) == 4  # batches of two rows
     assert job.status == ImportJob.Status.DONE
     assert (job.processed_rows, job.created_count, job.rejected_count) == (7, 6, 1)
+    assert Contact.objects.filter(workspace=owner.workspace).count() == 6
+    tasks.import_job_run.delay(job_id=job.pk)  # delivered again
+    job.refresh_from_db()
+    assert (job.processed_rows, job.created_count) == (7, 6) and len(writer_threads) == 4
     assert Contact.objects.filter(workspace=owner.workspace).count() == 6
