@@ -2,11 +2,12 @@
 (tests that say so run on SQLite too, where nothing of this happens)."""
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from crm import bulkload, imports
 from crm.imports import tables
+from crm.imports.writing import _lookup
 from crm.models import Contact
 from tests.crm.test_imports import ORDER_HEADER, csv_bytes, run
 from tests.factories import ContactFactory
@@ -110,8 +111,9 @@ def test_an_import_first_merges_what_earlier_writes_left_pending_and_a_dry_run_d
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's settings are PostgreSQL's")
 @pytest.mark.parametrize("kind", ["contacts", "orders"])
-def test_the_batch_lookups_by_key_never_read_the_search_indexes(workspace, kind):
-    # pg_trgm's GIN indexes answer `phone = ANY(...)` too, one search of their pending list per value.
+def test_the_batch_lookups_by_key_probe_the_key_indexes_and_nothing_else(workspace, kind):
+    # pg_trgm's GIN indexes answer `phone = ANY(...)` too, one search of their pending list per value; a scan of the
+    # whole table, in parallel, costs more than the probes where the other workspaces are big.
     ContactFactory(workspace=workspace, wechat_id="wx_1", phone="+8613812345678")
     data = csv_bytes([["wechat"], ["wx_1"]]) if kind == "contacts" else csv_bytes([ORDER_HEADER, ["wx_1", "2026-01-02", "9.90", "A1", "", ""]])
     with CaptureQueriesContext(connection) as queries:
@@ -119,5 +121,17 @@ def test_the_batch_lookups_by_key_never_read_the_search_indexes(workspace, kind)
     statements = [q["sql"] for q in queries]
     off = statements.index("SET LOCAL enable_bitmapscan = off")
     back = statements.index("SET LOCAL enable_bitmapscan TO DEFAULT")
+    assert {"SET LOCAL enable_seqscan = off", "SET LOCAL max_parallel_workers_per_gather = 0"} <= set(statements[off:back])
     lookups = [sql for sql in statements[off:back] if '"crm_contact"."wechat_id" = ANY' in sql]
     assert lookups and not any('"crm_contact"."wechat_id" = ANY' in sql for sql in statements[back:])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the planner's settings are PostgreSQL's")
+def test_a_batch_lookup_probes_the_key_index_even_where_reading_the_table_looks_cheaper(workspace):
+    ContactFactory.create_batch(3, workspace=workspace)  # a small table: left alone, the planner reads all of it
+    phones = {f"+86138{n:08d}" for n in range(5000)}
+    lookup = _lookup(Contact.objects.filter(workspace=workspace), "phone", phones).values_list("id")
+    with transaction.atomic(), tables.lookups_by_key():
+        plan = lookup.explain()
+    assert "Index Scan using contact_ws_" in plan
+    assert "Seq Scan" not in plan and "Parallel" not in plan
