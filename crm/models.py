@@ -13,7 +13,8 @@ from taggit.models import TagBase, TaggedItemBase
 
 # INDEX_NOTE. Every index on the big tables (contacts, tag links, memberships, orders, timeline) is paid for on each
 # row an import or a sync writes, so none is kept twice: a foreign key whose column leads a two-column index gets no
-# single-column index of its own (db_index=False), and a key that is mostly NULL is indexed only where it is set.
+# single-column index of its own (db_index=False), and a key that is often NULL or empty is indexed only where it
+# is set.
 
 
 class Workspace(models.Model):
@@ -229,10 +230,13 @@ class Contact(models.Model):
             models.Index(fields=["workspace", "owner_account", "-added_at"], name="contact_ws_account"),
             models.Index(fields=["workspace", "stage", "-added_at"], name="contact_ws_stage"),
             models.Index(fields=["workspace", "source", "-added_at"], name="contact_ws_source"),
-            models.Index(fields=["workspace", "phone"], name="contact_ws_phone"),
-            models.Index(fields=["workspace", "wechat_id"], name="contact_ws_wechat_id"),
-            models.Index(fields=["workspace", "external_id"], name="contact_ws_external_id"),
-            models.Index(fields=["workspace", "union_id"], name="contact_ws_union_id"),
+            # A contact is found by a key it has: one without (most have no union ID, many no phone or external ID)
+            # stays out of the key's index (see INDEX_NOTE). A lookup of many values at once must say
+            # `.exclude(key="")` for the index to serve it (crm.imports.writing._lookup); one value proves it.
+            *[
+                models.Index(fields=["workspace", key], condition=~models.Q(**{key: ""}), name=f"contact_ws_{key}")
+                for key in ("phone", "wechat_id", "external_id", "union_id")
+            ],
             # Few contacts were referred or merged: the rest stay out of these indexes (see INDEX_NOTE).
             models.Index(fields=["referred_by"], condition=models.Q(referred_by__isnull=False), name="contact_referred_by"),
             models.Index(fields=["merged_into"], condition=models.Q(merged_into__isnull=False), name="contact_merged_into"),

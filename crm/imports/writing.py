@@ -148,13 +148,22 @@ def _lookup(rows: QuerySet, key: str, values: set) -> QuerySet:
 
 
 def _lookup_keys(rows: QuerySet, columns: list[str], wanted: dict[str, set]) -> list[tuple]:
-    """`columns` of the rows whose key is one of its values, for each key (key → values): one query, the lookups
-    of the keys joined by UNION ALL, each still served by its own index, so a batch costs one round trip instead of
-    one per key. A row two keys find comes twice."""
-    queries = [_lookup(rows, key, values).values_list(*columns) for key, values in wanted.items() if values]
+    """`columns` of the rows whose key is one of its values, for each key (key → values), a row two keys find
+    twice: one query (_keys_query)."""
+    query = _keys_query(rows, columns, wanted)
+    return list(query) if query is not None else []
+
+
+def _keys_query(rows: QuerySet, columns: list[str], wanted: dict[str, set]) -> QuerySet | None:
+    """The lookups of the keys joined by UNION ALL, each still served by its own index, so a batch costs one round
+    trip instead of one per key. A key's index holds only the contacts that have one, which each lookup says in the
+    index's words (`NOT key = ''`): the database cannot prove it from thousands of values."""
+    queries = [
+        _lookup(rows.exclude(**{key: ""}), key, values).values_list(*columns) for key, values in wanted.items() if values
+    ]
     if len(queries) > 1:
-        return list(queries[0].union(*queries[1:], all=True))
-    return list(queries[0]) if queries else []
+        return queries[0].union(*queries[1:], all=True)
+    return queries[0] if queries else None
 
 
 _CONTACT_TEXT = ("nickname", "remark_name", "wechat_id", "region", "description", "external_id", "union_id")
