@@ -333,7 +333,11 @@ class Order(models.Model):
     import_key = models.CharField(max_length=64, blank=True, default="", db_default="")
     # Set when the money went back to the customer: a referral reward earned by this order is clawed back.
     refunded_at = models.DateTimeField(_("refunded at"), null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    # Who entered it; none for imports from the command line. Indexed only where set, for a user's deletion (see
+    # INDEX_NOTE); no database constraint (migration 0015): Django's delete of a user clears it (on_delete).
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, db_index=False, db_constraint=False
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -344,6 +348,7 @@ class Order(models.Model):
             models.Index(fields=["contact", "-placed_at"], name="order_contact_placed"),
             # The contact in the index too: "who ordered within 90 days" is read from the index alone (segments).
             models.Index(fields=["workspace", "-placed_at"], include=["contact"], name="order_ws_placed"),
+            models.Index(fields=["created_by"], condition=models.Q(created_by__isnull=False), name="order_created_by"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -390,12 +395,19 @@ class TimelineEvent(models.Model):
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     body = models.TextField(blank=True, max_length=5000)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    # Who did it; none for automation and the command line. Indexed only where set, for a user's deletion (see
+    # INDEX_NOTE); no database constraint (migration 0015): Django's delete of a user clears it (on_delete).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, db_index=False, db_constraint=False
+    )
     occurred_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
-        indexes = [models.Index(fields=["contact", "-occurred_at"], name="timeline_contact_time")]
+        indexes = [
+            models.Index(fields=["contact", "-occurred_at"], name="timeline_contact_time"),
+            models.Index(fields=["actor"], condition=models.Q(actor__isnull=False), name="timeline_actor"),
+        ]
 
 
 class Heartbeat(models.Model):
