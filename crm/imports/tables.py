@@ -33,12 +33,12 @@ def lookups_by_key():
     """PostgreSQL, inside a batch's transaction: the batch's lookups by key (`phone = ANY(5,000 phones)`) probe the
     (workspace, key) B-tree indexes, 5,000 probes a key whatever the size of the table.
 
-    Left to itself the planner reads the table instead. pg_trgm's GIN indexes on the phone and the WeChat ID answer
+    Left to itself the planner does otherwise, two ways. pg_trgm's GIN indexes on the phone and the WeChat ID answer
     equality too, and where the workspace is the whole table (a database of one seller) the planner picks them: one
     GIN search per value, each reading the index's whole pending list (crm migration 0011), 90 s for 5,000 phones at
-    40,000 contacts; PostgreSQL reaches a GIN index only by a bitmap scan, so bitmap scans are off. Below about half
-    a million contacts it picks a parallel scan of the whole table with the values hashed instead: its cost model
-    prices each probe as a read from disk, where the index's pages are in memory. At 200,000 contacts that took
+    40,000 contacts; PostgreSQL reaches a GIN index only by a bitmap scan, so bitmap scans are off. And with a table
+    of some hundred thousand contacts it picks a parallel scan of the whole table with the values hashed: its cost
+    model prices each probe as a read from disk, where the index's pages are in memory. At 200,000 contacts that took
     60-100 ms per batch and two more processes, on a server the import's writes keep busy; the probes take 25-45 ms
     in one (an import of 100,000 contacts: 0.9 s quicker end to end). So table scans and parallel plans are off for
     the lookups too. A query no index serves still runs: "off" only makes a plan dear, never impossible."""
