@@ -135,3 +135,11 @@ def test_a_batch_lookup_probes_the_key_index_even_where_reading_the_table_looks_
         plan = lookup.explain()
     assert "Index Scan using contact_ws_phone" in plan
     assert "Seq Scan" not in plan and "Parallel" not in plan
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="sequences are PostgreSQL's")
+def test_reserved_ids_are_new_distinct_and_in_the_order_taken(workspace):
+    existing = ContactFactory(workspace=workspace)
+    ids = bulkload.reserve_ids("crm_contact", 500)
+    assert len(set(ids)) == 500 and ids == sorted(ids) and ids[0] > existing.pk
+    assert bulkload.reserve_ids("crm_contact", 0) == []
