@@ -461,6 +461,8 @@ class ImportJob(models.Model):
     file = models.FileField(upload_to="imports/%Y/%m/")
     original_name = models.CharField(max_length=255)
     encoding = models.CharField(max_length=20, blank=True, help_text=_("Empty: detected from the file."))
+    # The language of the member who uploaded it: the worker writes the rows' reasons and the rejects file in it.
+    language = models.CharField(max_length=10, blank=True)
     mapping = models.JSONField(default=dict, help_text=_("File column → field."))
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
     total_rows = models.PositiveIntegerField(default=0)

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db.models import F, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crm import imports, selectors
@@ -42,8 +42,11 @@ def job_account_id(job: ImportJob) -> int | None:
     return (job.mapping or {}).get("account")
 
 
-def import_job_create(*, member: Member, kind: str, upload, encoding: str = "", account: WeChatAccount | None = None) -> ImportJob:
-    """Store an uploaded file as a new import job with a suggested mapping; ImportFileError if it is unreadable."""
+def import_job_create(
+    *, member: Member, kind: str, upload, encoding: str = "", account: WeChatAccount | None = None, language: str = ""
+) -> ImportJob:
+    """Store an uploaded file as a new import job with a suggested mapping; ImportFileError if it is unreadable.
+    `language` is the member's, which the job's reasons are written in (the site's default when empty)."""
     if account and not selectors.accounts_visible_to(member=member).filter(pk=account.pk).exists():
         raise ValidationError(_("You cannot import into that WeChat account."))
     if upload.size > imports.MAX_UPLOAD_BYTES:
@@ -54,7 +57,7 @@ def import_job_create(*, member: Member, kind: str, upload, encoding: str = "", 
     encoding = normalize_encoding(encoding)
     job = ImportJob(
         workspace=member.workspace, created_by=member.user, kind=kind, original_name=Path(upload.name).name[:255],
-        encoding=encoding,
+        encoding=encoding, language=language,
     )
     suffix = Path(upload.name).suffix.lower()
     job.file.save(f"import{suffix}", upload, save=False)
@@ -168,6 +171,13 @@ def import_job_run(*, job_id: int) -> None:
     if not claimed:
         return
     job = ImportJob.objects.select_related("workspace", "created_by").get(pk=job_id)
+    with translation.override(job.language or settings.LANGUAGE_CODE):
+        _run_claimed(job)
+
+
+def _run_claimed(job: ImportJob) -> None:
+    """The import of a job this worker has claimed, in the uploading member's language."""
+    job_id = job.pk
     member = _member_of(job)
     if member is None:
         _fail(job_id, _("The member who uploaded this file is no longer in the workspace."))

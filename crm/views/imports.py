@@ -34,7 +34,7 @@ def import_list(request):
         try:
             job = imports.import_job_create(
                 member=request.member, kind=data["kind"], upload=data["file"], encoding=data["encoding"],
-                account=data["account"],
+                account=data["account"], language=request.LANGUAGE_CODE,
             )
         except imports.ImportFileError as error:
             form.add_error("file", str(error))

@@ -244,3 +244,17 @@ def test_a_failed_import_can_be_resumed(owner_client, owner, django_capture_on_c
     owner_client.post(reverse("crm:import_resume", args=[job.pk]))
     job.refresh_from_db()
     assert job.status == ImportJob.Status.DONE and Contact.objects.count() == 2
+
+
+@pytest.mark.parametrize(("headers", "reason"), [(EN, "is not a phone number"), ({}, "不是手机号码")])
+def test_the_worker_gives_the_rejected_rows_reasons_in_the_uploaders_language(
+    owner_client, headers, reason, django_capture_on_commit_callbacks
+):
+    owner_client.post(reverse("crm:import_list"), {"kind": "contacts", "file": csv_upload(CONTACT_ROWS), "encoding": ""}, **headers)
+    job = ImportJob.objects.get()
+    data = {"column_0": "nickname", "column_1": "phone", "column_2": "wechat_id", "column_3": "tags", "action": "import"}
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(reverse("crm:import_detail", args=[job.pk]), data, **headers)
+    raw = b"".join(owner_client.get(reverse("crm:import_rejects", args=[job.pk])).streaming_content)
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert reason in rows[1][5]
