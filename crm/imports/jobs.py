@@ -171,7 +171,7 @@ def import_job_run(*, job_id: int) -> None:
     if not claimed:
         return
     job = ImportJob.objects.select_related("workspace", "created_by").get(pk=job_id)
-    with translation.override(job.language or translation.get_language()):  # none: jobs from before it was kept
+    with translation.override(job.language or settings.LANGUAGE_CODE):
         _run_claimed(job)
 
 

@@ -549,8 +549,9 @@ def test_the_rejects_csv_has_the_original_row_a_reason_and_neutralised_formulas(
 
 
 def make_job(member, data: bytes, *, kind="contacts", name="客户.csv", account=None) -> ImportJob:
+    # Uploaded from the English UI, which the messages these tests read are in.
     return imports.import_job_create(
-        member=member, kind=kind, upload=SimpleUploadedFile(name, data), account=account
+        member=member, kind=kind, upload=SimpleUploadedFile(name, data), account=account, language="en"
     )
 
 
