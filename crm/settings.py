@@ -210,8 +210,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
 # Celery: one configuration, read by crm/celery.py with the CELERY_ namespace.
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    # How long a task taken by a worker that then died waits in Redis before another worker gets it.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+    # How long a task taken by a worker that then died waits in Redis before another worker gets it, and how often
+    # the workers look for such tasks (kombu: every unacked_restore_interval × unacked_restore_throttle seconds).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+        "unacked_restore_interval": env_int("CELERY_LOST_TASKS_CHECK_SECONDS", 100),
+        "unacked_restore_throttle": 1,
+    }
 else:
     # kombu's filesystem transport: a broker with no server, for `make run` on a fresh machine.
     _broker_dir = VAR_DIR / "celery-broker"

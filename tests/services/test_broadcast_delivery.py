@@ -5,18 +5,19 @@ import signal
 import threading
 from datetime import time
 
+import psycopg
 import pytest
 from django.db import connection
 
 from campaigns import services, tasks
-from campaigns.models import Broadcast, Delivery, MessagingSettings
+from campaigns.models import Broadcast, Delivery, MessagingSettings, delivery_ref
 from crm.models import Contact, ContactTag, OutboxMessage, WeChatAccount
 from tests.factories import TagFactory, WeChatAccountFactory, WorkspaceFactory
 from tests.services.conftest import start_worker
 
 pytestmark = [pytest.mark.services]
 
-RECIPIENTS = 10_000  # five chunks: a worker killed at a random moment is most likely in the middle of one
+RECIPIENTS = 10_000  # two chunks (services.CHUNK_SIZE)
 
 
 def _broadcast_to_many(count: int) -> Broadcast:
@@ -69,16 +70,37 @@ def test_two_workers_racing_on_every_chunk_send_each_message_once(transactional_
     _assert_each_recipient_once(broadcast, 6000)
 
 
+def _held_hand_over(delivery: Delivery) -> psycopg.Connection:
+    """An open transaction that has written the outbox row of `delivery`, uncommitted: a worker handing that
+    delivery over waits on it (the outbox's unique ref) until the transaction ends, in the middle of its chunk."""
+    db = connection.settings_dict
+    holder = psycopg.connect(
+        host=db["HOST"] or None, port=db["PORT"] or None, user=db["USER"] or None,
+        password=db["PASSWORD"] or None, dbname=db["NAME"],
+    )  # fmt: skip
+    holder.execute(
+        f"INSERT INTO {OutboxMessage._meta.db_table} (workspace_id, account_id, contact_id, ref, text, images, created_at)"
+        " VALUES (%s, %s, %s, %s, '', '[]', now())",
+        [delivery.workspace_id, delivery.account_id, delivery.contact_id, delivery_ref(delivery.pk)],
+    )
+    return holder
+
+
 def test_a_worker_killed_in_the_middle_of_a_chunk_loses_and_repeats_nothing(
     transactional_db, celery_through_broker, tmp_path
 ):
     broadcast = _broadcast_to_many(RECIPIENTS)
-    # Short leases so the restarted worker gets the killed worker's task (Redis visibility timeout) and rows
-    # (claim lease) back within seconds instead of an hour and fifteen minutes.
-    quick = {"CELERY_VISIBILITY_TIMEOUT": "3", "BROADCAST_CLAIM_LEASE_SECONDS": "2"}
+    services.broadcast_send(broadcast=broadcast)  # the chunks wait in Redis for a worker
+    # A chunk takes a fraction of a second: the worker is held in the middle of the last one, by its last delivery,
+    # so that the kill comes after the first chunk was sent and while the last one is claimed and being handed over.
+    holder = _held_hand_over(Delivery.objects.filter(broadcast=broadcast).latest("pk"))
+    # Short leases and a quick look for lost tasks, so that the restarted worker gets the killed worker's task
+    # (Redis) and rows (claim lease) back within seconds instead of an hour and fifteen minutes.
+    quick = {
+        "CELERY_VISIBILITY_TIMEOUT": "3", "CELERY_LOST_TASKS_CHECK_SECONDS": "1", "BROADCAST_CLAIM_LEASE_SECONDS": "2",
+    }  # fmt: skip
     first = start_worker(tmp_path, **quick)
     try:
-        services.broadcast_send(broadcast=broadcast)
         first.wait_until(
             lambda: Delivery.objects.filter(broadcast=broadcast, status=Delivery.Status.SENT).exists()
             and Delivery.objects.filter(broadcast=broadcast, status=Delivery.Status.CLAIMED).exists(),
@@ -88,8 +110,10 @@ def test_a_worker_killed_in_the_middle_of_a_chunk_loses_and_repeats_nothing(
         first.process.wait(timeout=10)
     finally:
         first.stop()
+        holder.rollback()  # the killed worker's statement, if its server process still runs it, goes on
+        holder.close()
     unfinished = Delivery.objects.filter(broadcast=broadcast, status__in=services.UNFINISHED).count()
-    assert unfinished > 0  # killed mid-send, not after
+    assert 0 < unfinished < RECIPIENTS  # killed mid-send, not before or after
 
     second = start_worker(tmp_path, **quick)
     try:
