@@ -58,7 +58,7 @@ echo "Filter: $(cat "$OUT/scenario.json")"
 # The server, stopped however this script ends.
 $BIN/gunicorn crm.wsgi -w 2 -b "127.0.0.1:${PORT}" --log-level warning > "$OUT/gunicorn.log" 2>&1 &
 GUNICORN=$!
-trap 'kill "$GUNICORN" 2>/dev/null; wait "$GUNICORN" 2>/dev/null || true' EXIT INT TERM
+trap 'kill "$GUNICORN" 2>/dev/null || true; wait "$GUNICORN" 2>/dev/null || true' EXIT INT TERM
 for _ in $(seq 1 60); do
     curl -fs -o /dev/null "http://127.0.0.1:${PORT}/login/" && break
     sleep 0.5
