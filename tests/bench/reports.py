@@ -219,7 +219,7 @@ def render(results: dict, data: dict) -> str:
     report = data["report"]
     lines = [
         START,
-        f"Run of {time.strftime('%Y-%m-%d')} (commit {commit()}), `tests/bench/reports.py`.",
+        f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} (commit {commit()}), `tests/bench/reports.py`.",
         "",
         f"- Machine: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}); {data['database']}.",
         f"- Data: {data['contacts']:,} contacts, {data['orders']:,} orders, {data['customers']:,} customers with a "
