@@ -5,7 +5,6 @@ import signal
 import threading
 from datetime import time
 
-import psycopg
 import pytest
 from django.db import connection
 
@@ -70,14 +69,10 @@ def test_two_workers_racing_on_every_chunk_send_each_message_once(transactional_
     _assert_each_recipient_once(broadcast, 6000)
 
 
-def _held_hand_over(delivery: Delivery) -> psycopg.Connection:
+def _held_hand_over(delivery: Delivery):
     """An open transaction that has written the outbox row of `delivery`, uncommitted: a worker handing that
     delivery over waits on it (the outbox's unique ref) until the transaction ends, in the middle of its chunk."""
-    db = connection.settings_dict
-    holder = psycopg.connect(
-        host=db["HOST"] or None, port=db["PORT"] or None, user=db["USER"] or None,
-        password=db["PASSWORD"] or None, dbname=db["NAME"],
-    )  # fmt: skip
+    holder = connection.get_new_connection(connection.get_connection_params())  # not in autocommit
     holder.execute(
         f"INSERT INTO {OutboxMessage._meta.db_table} (workspace_id, account_id, contact_id, ref, text, images, created_at)"
         " VALUES (%s, %s, %s, %s, '', '[]', now())",
